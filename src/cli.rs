@@ -1,0 +1,300 @@
+//! Command line: raw arguments (clap) are validated first, then resolved into
+//! the inputs of a run.
+
+use crate::plan::{self, Ctx, Inputs, Mode, Selection};
+use crate::root::Root;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rdma-initrd",
+    version,
+    about = "Decide which RDMA modules, firmware, udev rules, units and configs an initramfs needs, \
+             using the same rules as rdma-core's hot-plug path",
+    after_help = "Examples:\n  rdma-initrd detect\n  rdma-initrd plan --generic --root /srv/image --kver 6.1.0-56-amd64\n  rdma-initrd modules --profile node-a.json --profile node-b.json"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// System root to read everything from (rules, confs, modprobe.d, modules, firmware)
+    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Kernel version (default: the running kernel for --root /, else the only kernel in the root)
+    #[arg(long, global = true, value_name = "KVER")]
+    pub kver: Option<String>,
+    /// Module directory (a host path, what dracut's --kmoddir passes); default ROOT/lib/modules/KVER
+    #[arg(long, global = true, value_name = "DIR")]
+    pub moddir: Option<PathBuf>,
+    /// sysfs to detect hardware from (default ROOT/sys)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub sysfs: Option<PathBuf>,
+    /// Plan for the hardware of this machine (default when --root is /)
+    #[arg(long, global = true, conflicts_with = "generic")]
+    pub hostonly: bool,
+    /// Plan for any RDMA machine (default for any other root)
+    #[arg(long, global = true)]
+    pub generic: bool,
+    /// Hardware saved by `detect --json` on another machine (repeatable; the union is planned)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub profile: Vec<PathBuf>,
+    /// Add an RDMA driver (module name or alias) by hand (repeatable)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub driver: Vec<String>,
+    /// Add a protocol's ULP modules (infiniband, iwarp, opa, roce, ...) by hand (repeatable)
+    #[arg(long, global = true, value_name = "NAME")]
+    pub protocol: Vec<String>,
+    /// An extra modprobe.d-style file, read after the root's (repeatable)
+    #[arg(long = "config", global = true, value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+    /// More detail on stderr (warnings, rule lines not evaluated)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print nothing on stderr but errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List RDMA-relevant devices, the rule that matched, the module it loads, their protocols
+    #[command(after_help = "Example:\n  rdma-initrd detect --json > $(hostname).json")]
+    Detect {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Modules in load order, firmware, and files to install, each with why
+    #[command(after_help = "Example:\n  rdma-initrd plan --generic --explain")]
+    Plan {
+        #[arg(long)]
+        json: bool,
+        /// Print the chain that brings in each module
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Module names (or paths) in load order, one per line
+    #[command(after_help = "Example:\n  rdma-initrd modules --paths")]
+    Modules {
+        #[arg(long)]
+        paths: bool,
+    },
+    /// `SOURCE DESTINATION` pairs for everything that is not a module
+    #[command(after_help = "Example:\n  rdma-initrd files --generic --root /srv/image")]
+    Files,
+}
+
+/// Parse, run, and map the outcome to an exit code (0 ok, 2 usage or input error).
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rdma-initrd: error: {e:#}");
+            2
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<i32> {
+    let inputs = resolve(&cli.global)?;
+    let ctx = Ctx::open(inputs)?;
+    let g = &cli.global;
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Detect { json } => {
+            let (devices, warnings) = ctx.detect_devices();
+            let mut devices = devices;
+            for p in &g.profile {
+                devices.extend(plan::read_profile(p)?.devices);
+            }
+            let ev = plan::evaluate_devices(&ctx, &devices);
+            if json {
+                crate::output::detect_json(&mut out, &ctx, &devices, &ev.reports)?;
+            } else {
+                crate::output::detect_text(&mut out, &ev.reports)?;
+            }
+            report_warnings(
+                g,
+                &warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+                &[],
+            );
+        }
+        Command::Plan { json, explain } => {
+            let p = plan::build(&ctx)?;
+            if json {
+                serde_json::to_writer_pretty(&mut out, &p)?;
+                use std::io::Write;
+                writeln!(out)?;
+            } else {
+                crate::output::plan_text(&mut out, &p, explain)?;
+            }
+            report_warnings(g, &p.warnings, &p.not_understood);
+        }
+        Command::Modules { paths } => {
+            let p = plan::build(&ctx)?;
+            crate::output::modules(&mut out, &p, paths)?;
+            report_warnings(g, &p.warnings, &p.not_understood);
+        }
+        Command::Files => {
+            let p = plan::build(&ctx)?;
+            crate::output::files(&mut out, &p)?;
+            report_warnings(g, &p.warnings, &p.not_understood);
+        }
+    }
+    Ok(0)
+}
+
+fn report_warnings(g: &Global, warnings: &[String], not_understood: &[String]) {
+    if g.quiet {
+        return;
+    }
+    if g.verbose > 0 {
+        for w in warnings {
+            eprintln!("rdma-initrd: warning: {w}");
+        }
+        for w in not_understood {
+            eprintln!("rdma-initrd: note: {w}");
+        }
+    } else if !warnings.is_empty() {
+        eprintln!("rdma-initrd: {} warning(s); -v lists them", warnings.len());
+    }
+}
+
+/// Turn validated arguments into the inputs of a run.
+pub fn resolve(g: &Global) -> Result<Inputs> {
+    if !g.root.is_dir() {
+        bail!("--root {}: not a directory", g.root.display());
+    }
+    let root = Root::new(&g.root);
+    for n in g.driver.iter().chain(g.protocol.iter()) {
+        if n.is_empty() || n.contains('/') || n.contains("..") || n.contains(char::is_whitespace) {
+            bail!("'{n}' is not a module or protocol name");
+        }
+    }
+    let (kver, moddir) = match (&g.kver, &g.moddir) {
+        (Some(k), Some(m)) => (k.clone(), m.clone()),
+        (None, Some(m)) => {
+            let k = m.file_name().and_then(|s| s.to_str()).context(
+                "--moddir has no final component to take the kernel version from; pass --kver",
+            )?;
+            (k.to_string(), m.clone())
+        }
+        (Some(k), None) => (k.clone(), find_moddir(&root, k)?),
+        (None, None) => {
+            let k = default_kver(&root)?;
+            let m = find_moddir(&root, &k)?;
+            (k, m)
+        }
+    };
+    if !moddir.is_dir() {
+        bail!(
+            "{}: no such module directory (kernel {kver})",
+            moddir.display()
+        );
+    }
+    let sysfs = match &g.sysfs {
+        Some(s) => s.clone(),
+        None => root.resolve("/sys")?,
+    };
+    let mode = if g.hostonly {
+        Mode::Hostonly
+    } else if g.generic {
+        Mode::Generic
+    } else if !g.profile.is_empty() {
+        Mode::Selected
+    } else if root.is_slash() {
+        Mode::Hostonly
+    } else {
+        Mode::Generic
+    };
+    Ok(Inputs {
+        root,
+        kver,
+        moddir,
+        sysfs,
+        selection: Selection {
+            mode,
+            profiles: g.profile.clone(),
+            drivers: g.driver.clone(),
+            protocols: g.protocol.clone(),
+        },
+        extra_config: g.config.clone(),
+    })
+}
+
+fn find_moddir(root: &Root, kver: &str) -> Result<PathBuf> {
+    if kver.is_empty() || kver.contains('/') || kver == "." || kver == ".." {
+        bail!("'{kver}' is not a kernel version");
+    }
+    let cands = [
+        format!("/lib/modules/{kver}"),
+        format!("/usr/lib/modules/{kver}"),
+    ];
+    for c in &cands {
+        let h = root.resolve(c)?;
+        if h.is_dir() {
+            return Ok(h);
+        }
+    }
+    let known = kernels(root)?;
+    bail!(
+        "unknown kernel {kver}: no {} or {} (kernels here: {})",
+        root.display(Path::new(&cands[0])),
+        root.display(Path::new(&cands[1])),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    )
+}
+
+fn kernels(root: &Root) -> Result<Vec<String>> {
+    let mut ks = Vec::new();
+    for d in ["/lib/modules", "/usr/lib/modules"] {
+        for n in root.list_dir(d)? {
+            if root.resolve(format!("{d}/{n}/modules.dep"))?.is_file() && !ks.contains(&n) {
+                ks.push(n);
+            }
+        }
+    }
+    ks.sort();
+    Ok(ks)
+}
+
+fn default_kver(root: &Root) -> Result<String> {
+    if root.is_slash() {
+        let r = root.resolve("/proc/sys/kernel/osrelease")?;
+        return Ok(std::fs::read_to_string(&r)
+            .with_context(|| r.display().to_string())?
+            .trim()
+            .to_string());
+    }
+    let ks = kernels(root)?;
+    match ks.len() {
+        1 => Ok(ks[0].clone()),
+        0 => bail!(
+            "no kernel with a modules.dep in {} (pass --kver or --moddir)",
+            root.base().display()
+        ),
+        _ => bail!(
+            "several kernels in {}: {} (pass --kver)",
+            root.base().display(),
+            ks.join(", ")
+        ),
+    }
+}

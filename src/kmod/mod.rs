@@ -1,0 +1,450 @@
+//! A kernel's module database as libkmod sees it: depmod's files in the module
+//! directory plus modprobe.d, with libkmod's lookup order and probe-list walk.
+
+pub mod alias;
+pub mod builtin;
+pub mod compress;
+pub mod config;
+pub mod dep;
+pub mod modinfo;
+pub mod name;
+
+use crate::error::{InputError, Warning};
+use crate::root::Root;
+use anyhow::{Context, Result};
+use config::{Config, Origin};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// modprobe.d directories, highest precedence first (a file name found in an
+/// earlier directory hides the same name in later ones).
+pub const MODPROBE_DIRS: &[&str] = &[
+    "/etc/modprobe.d",
+    "/run/modprobe.d",
+    "/usr/local/lib/modprobe.d",
+    "/usr/lib/modprobe.d",
+    "/lib/modprobe.d",
+];
+
+/// How a name was found, in libkmod's lookup order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupVia {
+    ConfigAlias(Origin),
+    Name,
+    Symbol,
+    InstallCommand(Origin),
+    Alias(String),
+    Builtin,
+    BuiltinAlias(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModKind {
+    /// A module file, path relative to the module directory (or absolute).
+    File(String),
+    Builtin,
+    /// Named (by an alias or an install command) but neither a file nor builtin.
+    Missing,
+}
+
+/// Which softdep lines count for a module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoftdepMode {
+    /// libkmod 30: only the first matching softdep line (config order).
+    First,
+    /// Every matching line: what an image built for any kmod must hold.
+    Union,
+}
+
+/// Why a module is in a probe list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    Requested,
+    Dependency(String),
+    SoftPre(String, Origin),
+    SoftPost(String, Origin),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeItem {
+    pub name: String,
+    pub via: Via,
+}
+
+pub struct ModDb {
+    pub dir: PathBuf,
+    pub kver: String,
+    dep: dep::ModulesDep,
+    builtin: HashSet<String>,
+    aliases: OnceLock<alias::AliasFile>,
+    symbols: OnceLock<alias::AliasFile>,
+    builtin_aliases: OnceLock<alias::AliasFile>,
+    pub config: Config,
+    pub warnings: Mutex<Vec<Warning>>,
+}
+
+impl ModDb {
+    /// Open the module directory `dir` (a host path) and the modprobe.d
+    /// configuration of `root` (plus `extra_config` files, read last).
+    pub fn open(root: &Root, dir: &Path, kver: &str, extra_config: &[PathBuf]) -> Result<Self> {
+        let dep_path = dir.join("modules.dep");
+        let text = match std::fs::read(&dep_path) {
+            Ok(b) => String::from_utf8(b).map_err(|e| {
+                InputError::new(
+                    &dep_path.display().to_string(),
+                    None,
+                    format!("not UTF-8 text: {e}"),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                anyhow::bail!(
+                    "{}: not found (no module tree for kernel {kver} here; run depmod, or pass --kver/--moddir)",
+                    dep_path.display()
+                )
+            }
+            Err(e) => anyhow::bail!("{}: {e}", dep_path.display()),
+        };
+        let dep = dep::ModulesDep::parse(&text, &dep_path.display().to_string())?;
+        let builtin = match std::fs::read_to_string(dir.join("modules.builtin")) {
+            Ok(t) => builtin::parse_builtin(&t),
+            Err(_) => HashSet::new(),
+        };
+        let mut warnings = Vec::new();
+        let config = load_config(root, dir, extra_config, &mut warnings)?;
+        Ok(ModDb {
+            dir: dir.to_path_buf(),
+            kver: kver.to_string(),
+            dep,
+            builtin,
+            aliases: OnceLock::new(),
+            symbols: OnceLock::new(),
+            builtin_aliases: OnceLock::new(),
+            config,
+            warnings: Mutex::new(warnings),
+        })
+    }
+
+    fn alias_file(&self, cell: &OnceLock<alias::AliasFile>, name: &str) -> alias::AliasFile {
+        let _ = cell;
+        let p = self.dir.join(name);
+        match std::fs::read(&p) {
+            Ok(b) => {
+                let t = String::from_utf8_lossy(&b);
+                let mut w = Vec::new();
+                let a = alias::AliasFile::parse(&t, &p.display().to_string(), &mut w);
+                self.warnings.lock().expect("warnings lock").extend(w);
+                a
+            }
+            Err(_) => alias::AliasFile::default(),
+        }
+    }
+
+    fn aliases(&self) -> &alias::AliasFile {
+        self.aliases
+            .get_or_init(|| self.alias_file(&self.aliases, "modules.alias"))
+    }
+
+    fn symbols(&self) -> &alias::AliasFile {
+        self.symbols
+            .get_or_init(|| self.alias_file(&self.symbols, "modules.symbols"))
+    }
+
+    fn builtin_aliases(&self) -> &alias::AliasFile {
+        self.builtin_aliases.get_or_init(|| {
+            let p = self.dir.join("modules.builtin.modinfo");
+            let recs = std::fs::read(p)
+                .map(|b| builtin::parse_builtin_modinfo(&b))
+                .unwrap_or_default();
+            alias::AliasFile::from_pairs(
+                recs.into_iter()
+                    .filter(|(_, k, _)| k == "alias")
+                    .map(|(m, _, v)| (v, m)),
+            )
+        })
+    }
+
+    /// Every module name in modules.dep, sorted.
+    pub fn module_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.dep.names().map(str::to_string).collect();
+        v.sort();
+        v
+    }
+
+    /// Module names whose file path has `prefix` (e.g. `kernel/drivers/infiniband/hw/`).
+    pub fn modules_under(&self, prefix: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .dep
+            .entries
+            .iter()
+            .filter(|e| e.path.starts_with(prefix))
+            .map(|e| name::modname_from_path(&e.path))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    pub fn kind(&self, module: &str) -> ModKind {
+        if let Some(e) = self.dep.get(module) {
+            ModKind::File(e.path.clone())
+        } else if self.builtin.contains(module) {
+            ModKind::Builtin
+        } else {
+            ModKind::Missing
+        }
+    }
+
+    /// Host path of a module file.
+    pub fn file_path(&self, rel: &str) -> PathBuf {
+        if rel.starts_with('/') {
+            PathBuf::from(rel)
+        } else {
+            self.dir.join(rel)
+        }
+    }
+
+    /// libkmod's `kmod_module_new_from_lookup`: the first source in its order
+    /// that knows `given` decides; aliases may name several modules.
+    pub fn lookup(&self, given: &str) -> Result<Vec<(String, LookupVia)>, name::NameError> {
+        let key = name::normalize_alias(given)?;
+        let cfg: Vec<_> = self
+            .config
+            .aliases
+            .iter()
+            .filter(|(pat, _, _)| name::fnmatch(pat, &key))
+            .map(|(_, m, o)| (m.clone(), LookupVia::ConfigAlias(o.clone())))
+            .collect();
+        if !cfg.is_empty() {
+            return Ok(cfg);
+        }
+        if self.dep.get(&key).is_some() {
+            return Ok(vec![(key, LookupVia::Name)]);
+        }
+        if key.starts_with("symbol:") {
+            let s = self.symbols().lookup(&key);
+            if !s.is_empty() {
+                return Ok(s.into_iter().map(|m| (m, LookupVia::Symbol)).collect());
+            }
+        }
+        if let Some(c) = self.config.install_command(&key) {
+            return Ok(vec![(key, LookupVia::InstallCommand(c.origin.clone()))]);
+        }
+        let a = self.aliases().lookup(&key);
+        if !a.is_empty() {
+            return Ok(a
+                .into_iter()
+                .map(|m| (m, LookupVia::Alias(key.clone())))
+                .collect());
+        }
+        if self.builtin.contains(&key) {
+            return Ok(vec![(key, LookupVia::Builtin)]);
+        }
+        let b = self.builtin_aliases().lookup(&key);
+        Ok(b.into_iter()
+            .map(|m| (m, LookupVia::BuiltinAlias(key.clone())))
+            .collect())
+    }
+
+    /// Dependencies of a module in load order (modules.dep lists them
+    /// deepest-last; libkmod prepends, so they load reversed).
+    pub fn dependencies(&self, module: &str) -> Vec<String> {
+        match self.dep.get(module) {
+            Some(e) => e
+                .deps
+                .iter()
+                .rev()
+                .map(|p| name::modname_from_path(p))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Softdep modules (looked up like any name) of `module`, with the line
+    /// that named each.
+    #[allow(clippy::type_complexity)]
+    pub fn softdeps(
+        &self,
+        module: &str,
+        mode: SoftdepMode,
+    ) -> (Vec<(String, Origin)>, Vec<(String, Origin)>) {
+        let (mut pre, mut post) = (Vec::new(), Vec::new());
+        for sd in self
+            .config
+            .softdeps
+            .iter()
+            .filter(|s| name::fnmatch(&s.module, module))
+        {
+            for (names, out) in [(&sd.pre, &mut pre), (&sd.post, &mut post)] {
+                for n in names {
+                    match self.lookup(n) {
+                        Ok(found) => {
+                            for (m, _) in found {
+                                out.push((m, sd.origin.clone()));
+                            }
+                        }
+                        Err(e) => {
+                            self.warnings
+                                .lock()
+                                .expect("warnings lock")
+                                .push(InputError::at(
+                                    &sd.origin.file,
+                                    sd.origin.line,
+                                    format!("softdep '{n}': {e}"),
+                                ))
+                        }
+                    }
+                }
+            }
+            if mode == SoftdepMode::First {
+                break;
+            }
+        }
+        (pre, post)
+    }
+
+    /// Weak dependencies (ship, do not load) from every matching weakdep line.
+    pub fn weakdeps(&self, module: &str) -> Vec<(String, Origin)> {
+        let mut out = Vec::new();
+        for wd in self
+            .config
+            .weakdeps
+            .iter()
+            .filter(|w| name::fnmatch(&w.module, module))
+        {
+            for n in &wd.deps {
+                if let Ok(found) = self.lookup(n) {
+                    out.extend(found.into_iter().map(|(m, _)| (m, wd.origin.clone())));
+                }
+            }
+        }
+        out
+    }
+
+    /// libkmod's probe list for one module (`kmod_module_get_probe_list`),
+    /// duplicates removed (the first occurrence is the load position).
+    pub fn probe_list(
+        &self,
+        module: &str,
+        mode: SoftdepMode,
+        ignore_commands: bool,
+    ) -> Vec<ProbeItem> {
+        let mut w = Walk {
+            db: self,
+            mode,
+            visited: HashSet::new(),
+            list: Vec::new(),
+        };
+        w.get_probe_list(module, Via::Requested, ignore_commands);
+        let mut seen = HashSet::new();
+        w.list.retain(|it| seen.insert(it.name.clone()));
+        w.list
+    }
+}
+
+struct Walk<'a> {
+    db: &'a ModDb,
+    mode: SoftdepMode,
+    visited: HashSet<String>,
+    list: Vec<ProbeItem>,
+}
+
+impl Walk<'_> {
+    fn get_probe_list(&mut self, m: &str, via: Via, ignorecmd: bool) {
+        if !self.visited.insert(m.to_string()) {
+            return;
+        }
+        for d in self.db.dependencies(m) {
+            self.fill_softdep(&d, Via::Dependency(m.to_string()));
+        }
+        if ignorecmd {
+            self.list.push(ProbeItem {
+                name: m.to_string(),
+                via,
+            });
+        } else {
+            self.fill_softdep(m, via);
+        }
+    }
+
+    fn fill_softdep(&mut self, m: &str, via: Via) {
+        let (pre, post) = self.db.softdeps(m, self.mode);
+        for (p, o) in pre {
+            self.get_probe_list(&p, Via::SoftPre(m.to_string(), o), false);
+        }
+        self.list.push(ProbeItem {
+            name: m.to_string(),
+            via,
+        });
+        for (p, o) in post {
+            self.get_probe_list(&p, Via::SoftPost(m.to_string(), o), false);
+        }
+    }
+}
+
+/// The configuration files libkmod would read, in its order: sorted by file
+/// name across all directories (the first directory holding a name wins),
+/// with the module directory's `modules.softdep`/`modules.weakdep` sorted in.
+pub fn load_config(
+    root: &Root,
+    moddir: &Path,
+    extra: &[PathBuf],
+    warnings: &mut Vec<Warning>,
+) -> Result<Config> {
+    let mut by_name: Vec<(String, PathBuf, String, bool)> = Vec::new(); // (name, host, label, modprobe_d)
+    let mut seen: HashMap<String, ()> = HashMap::new();
+    for special in ["modules.softdep", "modules.weakdep"] {
+        let p = moddir.join(special);
+        if p.is_file() {
+            seen.insert(special.to_string(), ());
+            by_name.push((
+                special.to_string(),
+                p.clone(),
+                p.display().to_string(),
+                false,
+            ));
+        }
+    }
+    for dir in MODPROBE_DIRS {
+        let host_dir = root
+            .resolve(dir)
+            .with_context(|| root.display(Path::new(dir)))?;
+        for n in crate::root::list_host_dir(&host_dir)? {
+            if n.starts_with('.') || !(n.ends_with(".conf") || n.ends_with(".alias")) || n.len() < 6
+            {
+                continue;
+            }
+            let host = host_dir.join(&n);
+            if host.is_dir() {
+                warnings.push(InputError::new(
+                    &host.display().to_string(),
+                    None,
+                    "directories inside modprobe.d are not supported",
+                ));
+                continue;
+            }
+            if seen.insert(n.clone(), ()).is_some() {
+                continue;
+            }
+            let label = format!("{dir}/{n}");
+            by_name.push((n, host, label, true));
+        }
+    }
+    by_name.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    for p in extra {
+        by_name.push((String::new(), p.clone(), p.display().to_string(), true));
+    }
+    let mut cfg = Config::default();
+    for (_, host, label, modprobe_d) in by_name {
+        let bytes = std::fs::read(&host).with_context(|| host.display().to_string())?;
+        let text = String::from_utf8_lossy(&bytes);
+        let names = cfg.parse_file(&text, &label, warnings);
+        cfg.files.push(config::ConfigFile {
+            path: label,
+            host,
+            modprobe_d,
+            names,
+        });
+    }
+    Ok(cfg)
+}

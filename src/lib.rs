@@ -1,0 +1,13 @@
+//! rdma-initrd: decide which RDMA modules, firmware, rules, units and configs
+//! an initramfs needs so that early boot takes rdma-core's hot-plug path.
+
+pub mod cli;
+pub mod error;
+pub mod firmware;
+pub mod kmod;
+pub mod output;
+pub mod plan;
+pub mod root;
+pub mod sysfs;
+pub mod systemd;
+pub mod udev;

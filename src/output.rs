@@ -1,0 +1,246 @@
+//! Text and JSON renderings of detect and plan results.
+
+use crate::plan::{Ctx, DeviceReport, FileKind, Plan, Reason};
+use crate::udev::device::Device;
+use serde::Serialize;
+use std::io::{self, Write};
+
+#[derive(Serialize)]
+struct DetectJson<'a> {
+    schema: u32,
+    hostname: Option<String>,
+    kver: &'a str,
+    /// The facts: what `--profile` reads back.
+    devices: &'a [Device],
+    /// What the rules of this root conclude from them.
+    rdma: Vec<&'a DeviceReport>,
+}
+
+pub fn detect_json(
+    out: &mut impl Write,
+    ctx: &Ctx,
+    devices: &[Device],
+    reports: &[DeviceReport],
+) -> anyhow::Result<()> {
+    let hostname = ctx
+        .inputs
+        .root
+        .read_opt("/etc/hostname")
+        .ok()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .filter(|s| !s.is_empty());
+    let j = DetectJson {
+        schema: 1,
+        hostname,
+        kver: &ctx.inputs.kver,
+        devices,
+        rdma: reports.iter().filter(|r| is_rdma(r)).collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &j)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn is_rdma(r: &DeviceReport) -> bool {
+    r.device.subsystem == "infiniband" || r.loads.iter().any(|l| !l.module.is_empty())
+}
+
+pub fn detect_text(out: &mut impl Write, reports: &[DeviceReport]) -> io::Result<()> {
+    let rdma: Vec<&DeviceReport> = reports.iter().filter(|r| is_rdma(r)).collect();
+    if rdma.is_empty() {
+        writeln!(out, "no RDMA hardware found")?;
+        return Ok(());
+    }
+    for r in rdma {
+        let d = &r.device;
+        let mut head = format!("{} ({}", d.kernel, d.subsystem);
+        if let Some(drv) = &d.driver {
+            head.push_str(&format!(", driver {drv}"));
+        }
+        if let Some(n) = d.properties.get("ID_NET_DRIVER") {
+            head.push_str(&format!(", ID_NET_DRIVER {n}"));
+        }
+        if d.hypothetical {
+            head.push_str(", hypothetical");
+        }
+        head.push(')');
+        writeln!(out, "{head}")?;
+        writeln!(out, "  devpath   {}", d.devpath)?;
+        for l in &r.loads {
+            if l.module.is_empty() {
+                writeln!(
+                    out,
+                    "  loads     {} (not in this kernel) by {}",
+                    l.request, l.via
+                )?;
+            } else if l.request == l.module {
+                writeln!(out, "  loads     {} by {}", l.module, l.via)?;
+            } else {
+                writeln!(
+                    out,
+                    "  loads     {} (as {}) by {}",
+                    l.module, l.request, l.via
+                )?;
+            }
+        }
+        if d.subsystem == "infiniband" {
+            let p = if r.protocols.is_empty() {
+                "none from the rules".to_string()
+            } else {
+                r.protocols.join(" ")
+            };
+            writeln!(out, "  protocols {p}")?;
+            if !r.wants.is_empty() {
+                writeln!(out, "  wants     {}", r.wants.join(" "))?;
+            }
+        }
+        for n in &d.notes {
+            writeln!(out, "  note      {n}")?;
+        }
+    }
+    Ok(())
+}
+
+pub fn reason_text(r: &Reason) -> String {
+    match r {
+        Reason::Rule {
+            file,
+            line,
+            request,
+            device,
+        } => match device {
+            Some(d) => format!("rule {file}:{line} (kmod load {request}) matched {d}"),
+            None => format!("rule {file}:{line} (kmod load {request})"),
+        },
+        Reason::Conf {
+            file,
+            line,
+            request,
+        } => format!("listed in {file}:{line} as {request}"),
+        Reason::Modalias { device, modalias } => format!("modalias {modalias} of {device}"),
+        Reason::Loaded { device } => format!("driver of {device}"),
+        Reason::Generic => "RDMA hardware provider (generic image)".into(),
+        Reason::Requested { request } => format!("--driver {request}"),
+        Reason::Dependency { of } => format!("dependency of {of}"),
+        Reason::Softdep {
+            of,
+            file,
+            line,
+            when,
+        } => format!("softdep {when} of {of} ({file}:{line})"),
+        Reason::Weakdep { of, file, line } => {
+            format!("weakdep of {of} ({file}:{line}), shipped, not loaded")
+        }
+    }
+}
+
+pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()> {
+    let mode = match p.mode {
+        crate::plan::Mode::Hostonly => "host-only",
+        crate::plan::Mode::Generic => "generic",
+        crate::plan::Mode::Selected => "selected",
+    };
+    writeln!(
+        out,
+        "kernel {} ({}), root {}, {} image",
+        p.kver, p.moddir, p.root, mode
+    )?;
+    if !p.profiles.is_empty() {
+        writeln!(out, "profiles: {}", p.profiles.join(", "))?;
+    }
+    writeln!(
+        out,
+        "protocols: {}",
+        if p.protocols.is_empty() {
+            "none".into()
+        } else {
+            p.protocols.join(" ")
+        }
+    )?;
+    writeln!(out, "\nmodules ({}, in load order):", p.modules.len())?;
+    for m in &p.modules {
+        let what = match (&m.relpath, m.builtin) {
+            (_, true) => "builtin".to_string(),
+            (Some(rel), _) => format!(
+                "{rel} {}",
+                m.size.map(|s| format!("{s} B")).unwrap_or_default()
+            ),
+            _ => String::new(),
+        };
+        let load = if m.load { "" } else { " [shipped, not loaded]" };
+        writeln!(out, "  {:<24} {what}{load}", m.name)?;
+        if explain {
+            for r in &m.reasons {
+                writeln!(out, "      <- {}", reason_text(r))?;
+            }
+        }
+    }
+    if !p.firmware.is_empty() {
+        writeln!(out, "\nfirmware ({}):", p.firmware.len())?;
+        for f in &p.firmware {
+            let loc = if f.files.is_empty() {
+                "MISSING".to_string()
+            } else {
+                f.files
+                    .iter()
+                    .map(|x| x.path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            writeln!(out, "  {:<40} {loc} (for {})", f.name, f.modules.join(", "))?;
+        }
+    }
+    writeln!(out, "\nfiles ({}):", p.files.len())?;
+    for f in &p.files {
+        let kind = match f.kind {
+            FileKind::Rule => "rule",
+            FileKind::Unit => "unit",
+            FileKind::Conf => "conf",
+            FileKind::Modprobe => "modprobe",
+            FileKind::Program => "program",
+        };
+        writeln!(out, "  {kind:<9} {:<56} {}", f.dest, f.reason)?;
+    }
+    if !p.excluded.is_empty() {
+        writeln!(out, "\nleft out:")?;
+        for e in &p.excluded {
+            writeln!(out, "  {:<24} {} ({}:{})", e.name, e.reason, e.file, e.line)?;
+        }
+    }
+    if !p.not_found.is_empty() {
+        writeln!(out, "\nnot in this kernel:")?;
+        for n in &p.not_found {
+            writeln!(out, "  {:<24} {}", n.request, reason_text(&n.requested_by))?;
+        }
+    }
+    if !p.warnings.is_empty() {
+        writeln!(out, "\nwarnings: {} (-v lists them)", p.warnings.len())?;
+    }
+    Ok(())
+}
+
+pub fn modules(out: &mut impl Write, p: &Plan, paths: bool) -> io::Result<()> {
+    for m in p.modules.iter().filter(|m| !m.builtin) {
+        if paths {
+            if let Some(path) = &m.path {
+                writeln!(out, "{path}")?;
+            }
+        } else {
+            writeln!(out, "{}", m.name)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn files(out: &mut impl Write, p: &Plan) -> io::Result<()> {
+    for f in &p.files {
+        writeln!(out, "{} {}", f.source, f.dest)?;
+    }
+    for fw in &p.firmware {
+        for f in &fw.files {
+            writeln!(out, "{} {}", f.source, f.path)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1171 @@
+//! From a root, a kernel and a selection to a plan: the modules (in load
+//! order), firmware and files an initramfs needs, each with why.
+
+use crate::error::{InputError, Warning};
+use crate::kmod::config::Origin;
+use crate::kmod::{compress, modinfo, name, ModDb, ModKind, SoftdepMode, Via};
+use crate::root::Root;
+use crate::systemd;
+use crate::udev::device::{Device, Parent};
+use crate::udev::eval::{self, EffectKind, Outcome};
+use crate::udev::rules::{self, RulesFile};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Module files are refused beyond this size once decompressed.
+pub const MAX_MODULE_BYTES: u64 = 512 << 20;
+/// Where RDMA providers live in a module tree.
+pub const RDMA_DIR: &str = "kernel/drivers/infiniband/";
+pub const RDMA_HW_DIR: &str = "kernel/drivers/infiniband/hw/";
+/// Subsystems of RDMA devices as udev sees them.
+const RDMA_SUBSYSTEMS: &[&str] = &["infiniband", "infiniband_mad", "infiniband_verbs"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Hostonly,
+    Generic,
+    /// Only what --profile/--driver/--protocol name.
+    Selected,
+}
+
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub mode: Mode,
+    pub profiles: Vec<PathBuf>,
+    pub drivers: Vec<String>,
+    pub protocols: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub root: Root,
+    pub kver: String,
+    pub moddir: PathBuf,
+    pub sysfs: PathBuf,
+    pub selection: Selection,
+    pub extra_config: Vec<PathBuf>,
+}
+
+/// Why something is in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// A `kmod load` in a rule that matched a device (or any rule, generic).
+    Rule {
+        file: String,
+        line: usize,
+        request: String,
+        device: Option<String>,
+    },
+    /// Listed in a modules-load conf.
+    Conf {
+        file: String,
+        line: usize,
+        request: String,
+    },
+    /// A device's modalias names an RDMA provider.
+    Modalias {
+        device: String,
+        modalias: String,
+    },
+    /// An RDMA device exists and this is its driver.
+    Loaded {
+        device: String,
+    },
+    /// Every RDMA hardware provider of the kernel (generic images).
+    Generic,
+    /// `--driver`.
+    Requested {
+        request: String,
+    },
+    Dependency {
+        of: String,
+    },
+    Softdep {
+        of: String,
+        file: String,
+        line: usize,
+        when: String,
+    },
+    Weakdep {
+        of: String,
+        file: String,
+        line: usize,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanModule {
+    pub name: String,
+    /// Host path of the module file; None for builtin modules.
+    pub path: Option<String>,
+    /// Path relative to the module directory.
+    pub relpath: Option<String>,
+    pub size: Option<u64>,
+    pub builtin: bool,
+    pub compression: Option<compress::Compression>,
+    /// False for weak dependencies: shipped, not loaded.
+    pub load: bool,
+    pub firmware: Vec<String>,
+    pub reasons: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanFirmware {
+    pub name: String,
+    pub modules: Vec<String>,
+    /// (root-relative path, host path) of each file found.
+    pub files: Vec<FwFile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FwFile {
+    pub path: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    Rule,
+    Unit,
+    Conf,
+    Modprobe,
+    Program,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanFile {
+    pub kind: FileKind,
+    /// Host path to copy from.
+    pub source: String,
+    /// Path inside the image.
+    pub dest: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Excluded {
+    pub name: String,
+    pub file: String,
+    pub line: usize,
+    pub reason: String,
+    pub requested_by: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotFound {
+    pub request: String,
+    pub requested_by: Reason,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceReport {
+    pub device: Device,
+    pub loads: Vec<RuleHit>,
+    pub protocols: Vec<String>,
+    pub wants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleHit {
+    pub module: String,
+    pub request: String,
+    pub via: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub schema: u32,
+    pub root: String,
+    pub kver: String,
+    pub moddir: String,
+    pub mode: Mode,
+    pub profiles: Vec<String>,
+    pub rdma_core_rules: bool,
+    pub devices: Vec<DeviceReport>,
+    pub protocols: Vec<String>,
+    pub modules: Vec<PlanModule>,
+    pub firmware: Vec<PlanFirmware>,
+    pub files: Vec<PlanFile>,
+    pub excluded: Vec<Excluded>,
+    pub not_found: Vec<NotFound>,
+    pub warnings: Vec<String>,
+    /// Rule lines with keys this tool does not evaluate (shown with -v).
+    pub not_understood: Vec<String>,
+}
+
+/// A profile: what `detect --json` printed on another machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    pub schema: u32,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub kver: Option<String>,
+    pub devices: Vec<Device>,
+}
+
+struct Request {
+    name: String,
+    reason: Reason,
+}
+
+/// Everything read once and shared by detect and plan.
+pub struct Context_ {
+    pub inputs: Inputs,
+    pub db: ModDb,
+    pub rules: Vec<RulesFile>,
+    /// Indices into `rules` of the files that concern RDMA.
+    pub rdma_rules: Vec<usize>,
+    pub warnings: Vec<Warning>,
+}
+
+pub type Ctx = Context_;
+
+impl Context_ {
+    pub fn open(inputs: Inputs) -> Result<Self> {
+        let db = ModDb::open(
+            &inputs.root,
+            &inputs.moddir,
+            &inputs.kver,
+            &inputs.extra_config,
+        )?;
+        let mut warnings = Vec::new();
+        let rules = rules::load(&inputs.root, &[], &mut warnings)?;
+        let mut ctx = Context_ {
+            inputs,
+            db,
+            rules,
+            rdma_rules: Vec::new(),
+            warnings,
+        };
+        ctx.rdma_rules = (0..ctx.rules.len())
+            .filter(|&i| ctx.is_rdma_rules_file(&ctx.rules[i]))
+            .collect();
+        Ok(ctx)
+    }
+
+    fn rdma_files(&self) -> Vec<RulesFile> {
+        self.rdma_rules
+            .iter()
+            .map(|&i| self.rules[i].clone())
+            .collect()
+    }
+
+    /// A rules file concerns RDMA when it loads an RDMA module, reads or sets
+    /// an `ID_RDMA_*` property, or matches an RDMA subsystem.
+    fn is_rdma_rules_file(&self, f: &RulesFile) -> bool {
+        for l in &f.lines {
+            for t in &l.tokens {
+                if t.attr.as_deref().is_some_and(|a| a.starts_with("ID_RDMA_")) && t.key == "ENV" {
+                    return true;
+                }
+                if matches!(t.key.as_str(), "SUBSYSTEM" | "SUBSYSTEMS")
+                    && t.is_match()
+                    && t.value.split('|').any(|alt| {
+                        RDMA_SUBSYSTEMS.iter().any(|s| name::fnmatch(alt, s))
+                            && alt != "*"
+                            && !alt.is_empty()
+                    })
+                {
+                    return true;
+                }
+                if t.key == "RUN" && t.attr.as_deref() == Some("builtin") {
+                    let mut w = t.value.split_ascii_whitespace();
+                    if w.next() == Some("kmod") && w.next() == Some("load") {
+                        for m in w {
+                            if self.is_rdma_module_request(m) {
+                                return true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    fn is_rdma_module_request(&self, req: &str) -> bool {
+        if req.contains('$') || req.contains('%') {
+            return false;
+        }
+        match self.db.lookup(req) {
+            Ok(found) => found.iter().any(|(m, _)| self.is_rdma_module(m)),
+            Err(_) => false,
+        }
+    }
+
+    pub fn is_rdma_module(&self, m: &str) -> bool {
+        matches!(self.db.kind(m), ModKind::File(p) if p.starts_with(RDMA_DIR) || p.contains("/drivers/infiniband/"))
+    }
+
+    /// Attribute names the RDMA rules refer to (read from sysfs for each device).
+    pub fn referenced_attrs(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        for &i in &self.rdma_rules {
+            for l in &self.rules[i].lines {
+                for t in &l.tokens {
+                    if matches!(t.key.as_str(), "ATTR" | "ATTRS") {
+                        if let Some(a) = &t.attr {
+                            out.insert(a.clone());
+                        }
+                    }
+                    for cap in t.value.split("$attr{").skip(1) {
+                        if let Some(end) = cap.find('}') {
+                            out.insert(cap[..end].to_string());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Devices of this machine (host-only detection).
+    pub fn detect_devices(&self) -> (Vec<Device>, Vec<Warning>) {
+        let udev_db = self
+            .inputs
+            .root
+            .resolve("/run/udev/data")
+            .ok()
+            .filter(|p| p.is_dir());
+        let s = crate::sysfs::Sysfs::new(&self.inputs.sysfs, udev_db);
+        let d = s.detect(Some(&self.db), &self.referenced_attrs());
+        (d.devices, d.warnings)
+    }
+}
+
+/// The evaluation of a set of devices against the rules.
+pub struct Evaluated {
+    pub reports: Vec<DeviceReport>,
+    requests: Vec<Request>,
+    wants: Vec<(String, Origin)>,
+}
+
+/// Evaluate devices: hardware rules and modaliases give providers; RDMA
+/// devices (real, or hypothetical under hardware whose provider is not loaded
+/// yet) give protocols and wanted units.
+pub fn evaluate_devices(ctx: &Ctx, devices: &[Device]) -> Evaluated {
+    let files = ctx.rdma_files();
+    let mut reports = Vec::new();
+    let mut requests = Vec::new();
+    let mut wants = Vec::new();
+    let real_ib_parents: HashSet<String> = devices
+        .iter()
+        .filter(|d| d.subsystem == "infiniband")
+        .flat_map(|d| ancestor_paths(&d.devpath))
+        .collect();
+    let mut hypothetical: Vec<Device> = Vec::new();
+    let mut hyp_keys: HashSet<String> = HashSet::new();
+    for dev in devices.iter().filter(|d| d.subsystem != "infiniband") {
+        let o = eval::evaluate(&files, dev);
+        let mut loads = Vec::new();
+        let mut provider = None;
+        for (req, origin) in o.kmod_loads() {
+            let mods = ctx.db.lookup(req).unwrap_or_default();
+            for (m, _) in &mods {
+                loads.push(RuleHit {
+                    module: m.clone(),
+                    request: req.to_string(),
+                    via: origin.to_string(),
+                });
+                if ctx.is_rdma_module(m) {
+                    provider.get_or_insert(m.clone());
+                }
+            }
+            if mods.is_empty() {
+                loads.push(RuleHit {
+                    module: String::new(),
+                    request: req.to_string(),
+                    via: origin.to_string(),
+                });
+            }
+            requests.push(Request {
+                name: req.to_string(),
+                reason: Reason::Rule {
+                    file: origin.file.clone(),
+                    line: origin.line,
+                    request: req.to_string(),
+                    device: Some(dev.devpath.clone()),
+                },
+            });
+        }
+        if matches!(dev.subsystem.as_str(), "pci" | "auxiliary") {
+            if let Some(ma) = dev.modalias() {
+                for (m, _) in ctx.db.lookup(ma).unwrap_or_default() {
+                    if ctx.is_rdma_module(&m) {
+                        loads.push(RuleHit {
+                            module: m.clone(),
+                            request: ma.to_string(),
+                            via: "modalias".into(),
+                        });
+                        provider.get_or_insert(m.clone());
+                        requests.push(Request {
+                            name: m.clone(),
+                            reason: Reason::Modalias {
+                                device: dev.devpath.clone(),
+                                modalias: ma.to_string(),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(p) = provider {
+            let n = hypothetical
+                .iter()
+                .filter(|h| h.kernel.starts_with(&format!("{p}_")))
+                .count();
+            if let Some(h) = hypothetical_rdma_device(dev, &p, n) {
+                let key = hardware_key(&h);
+                if !real_ib_parents.contains(&key) && hyp_keys.insert(key) {
+                    hypothetical.push(h);
+                }
+            }
+        }
+        if !loads.is_empty() || dev.subsystem == "net" {
+            reports.push(DeviceReport {
+                device: dev.clone(),
+                loads,
+                protocols: Vec::new(),
+                wants: Vec::new(),
+            });
+        }
+    }
+    let ib: Vec<Device> = devices
+        .iter()
+        .filter(|d| d.subsystem == "infiniband")
+        .cloned()
+        .chain(hypothetical)
+        .collect();
+    for dev in &ib {
+        let o = eval::evaluate(&files, dev);
+        let mut loads = Vec::new();
+        if !dev.hypothetical {
+            // The driver of an existing RDMA device must be in the image too.
+            if let Some(m) = dev
+                .parents
+                .iter()
+                .filter_map(|p| p.driver.as_deref())
+                .map(name::normalize_modname)
+                .find(|m| ctx.is_rdma_module(m))
+            {
+                loads.push(RuleHit {
+                    module: m.clone(),
+                    request: m.clone(),
+                    via: "bound driver".into(),
+                });
+                requests.push(Request {
+                    name: m,
+                    reason: Reason::Loaded {
+                        device: dev.devpath.clone(),
+                    },
+                });
+            }
+        }
+        for (u, origin) in o.wants() {
+            wants.push((u.to_string(), origin.clone()));
+        }
+        reports.push(DeviceReport {
+            device: dev.clone(),
+            loads,
+            protocols: o.protocols(),
+            wants: o.wants().map(|(u, _)| u.to_string()).collect(),
+        });
+    }
+    Evaluated {
+        reports,
+        requests,
+        wants,
+    }
+}
+
+fn ancestor_paths(devpath: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut p = devpath;
+    while let Some(i) = p.rfind('/') {
+        p = &p[..i];
+        if p.is_empty() {
+            break;
+        }
+        out.push(p.to_string());
+    }
+    out
+}
+
+/// The PCI function (or the device itself) an RDMA device hangs under.
+fn hardware_key(ib: &Device) -> String {
+    // parents are nearest first; devpaths of parents are prefixes of ours.
+    let anc = ancestor_paths(&ib.devpath);
+    let pci_depth = ib
+        .parents
+        .iter()
+        .position(|p| p.subsystem.as_deref() == Some("pci"));
+    match pci_depth {
+        Some(d) => anc
+            .get(d + 1)
+            .cloned()
+            .unwrap_or_else(|| ib.devpath.clone()),
+        None => anc.get(1).cloned().unwrap_or_else(|| ib.devpath.clone()),
+    }
+}
+
+/// An RDMA device as its provider would create it under `dev`'s hardware.
+fn hypothetical_rdma_device(dev: &Device, provider: &str, index: usize) -> Option<Device> {
+    let (parent_path, parents): (String, Vec<Parent>) = if dev.subsystem == "net" {
+        // /devices/.../<pci>/net/<if>: the port's device is the parent.
+        let p = dev.devpath.rsplit_once("/net/")?.0.to_string();
+        (p, dev.parents.clone())
+    } else {
+        (
+            dev.devpath.clone(),
+            std::iter::once(dev.as_parent())
+                .chain(dev.parents.iter().cloned())
+                .collect(),
+        )
+    };
+    let kernel = format!("{provider}_{index}");
+    Some(Device {
+        subsystem: "infiniband".into(),
+        devpath: format!("{parent_path}/infiniband/{kernel}"),
+        kernel,
+        driver: None,
+        properties: BTreeMap::new(),
+        attrs: BTreeMap::new(),
+        parents,
+        hypothetical: true,
+        notes: vec![format!(
+            "hypothetical: {provider} is not loaded; evaluated as if its RDMA device existed"
+        )],
+    })
+}
+
+/// A bare RDMA device with the given protocol properties preset (for
+/// `--driver`/`--protocol`, where there is no device to evaluate).
+fn synthetic_rdma_device(protocols: &[String]) -> Device {
+    let mut d = Device {
+        subsystem: "infiniband".into(),
+        kernel: "rdma_0".into(),
+        devpath: "/devices/virtual/infiniband/rdma_0".into(),
+        hypothetical: true,
+        ..Default::default()
+    };
+    for p in protocols {
+        d.properties
+            .insert(format!("ID_RDMA_{}", p.to_ascii_uppercase()), "1".into());
+    }
+    d.notes
+        .push("synthetic: stands for the RDMA devices of --driver/--protocol".into());
+    d
+}
+
+pub fn read_profile(path: &Path) -> Result<Profile> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let p: Profile = serde_json::from_str(&text).map_err(|e| {
+        InputError::at(
+            &path.display().to_string(),
+            e.line(),
+            format!("not a `detect --json` profile: {e}"),
+        )
+    })?;
+    if p.schema != 1 {
+        anyhow::bail!(
+            "{}: profile schema {} is not supported (expected 1)",
+            path.display(),
+            p.schema
+        );
+    }
+    Ok(p)
+}
+
+/// Build the plan.
+pub fn build(ctx: &Ctx) -> Result<Plan> {
+    let inputs = &ctx.inputs;
+    let sel = &inputs.selection;
+    let mut warnings: Vec<String> = ctx.warnings.iter().map(|w| w.to_string()).collect();
+    let mut requests: Vec<Request> = Vec::new();
+    let mut wants: Vec<(String, Origin)> = Vec::new();
+    let mut reports = Vec::new();
+    let files = ctx.rdma_files();
+
+    // 1. What hardware.
+    let mut devices = Vec::new();
+    if sel.mode == Mode::Hostonly {
+        let (d, w) = ctx.detect_devices();
+        warnings.extend(w.iter().map(|w| w.to_string()));
+        devices.extend(d);
+    }
+    for p in &sel.profiles {
+        devices.extend(read_profile(p)?.devices);
+    }
+    if sel.mode == Mode::Generic {
+        for e in eval::all_effects(&files) {
+            match e.kind {
+                EffectKind::KmodLoad(m) if !m.contains('$') && !m.contains('%') => {
+                    requests.push(Request {
+                        name: m.clone(),
+                        reason: Reason::Rule {
+                            file: e.origin.file.clone(),
+                            line: e.origin.line,
+                            request: m,
+                            device: None,
+                        },
+                    })
+                }
+                EffectKind::Wants(u) => wants.push((u, e.origin)),
+                _ => {}
+            }
+        }
+        for m in ctx.db.modules_under(RDMA_HW_DIR) {
+            requests.push(Request {
+                name: m,
+                reason: Reason::Generic,
+            });
+        }
+    }
+    if !devices.is_empty() {
+        let ev = evaluate_devices(ctx, &devices);
+        requests.extend(ev.requests);
+        wants.extend(ev.wants);
+        reports = ev.reports;
+    }
+    for d in &sel.drivers {
+        requests.push(Request {
+            name: d.clone(),
+            reason: Reason::Requested { request: d.clone() },
+        });
+    }
+    if !sel.drivers.is_empty() || !sel.protocols.is_empty() {
+        let o: Outcome = eval::evaluate(&files, &synthetic_rdma_device(&sel.protocols));
+        wants.extend(o.wants().map(|(u, o)| (u.to_string(), o.clone())));
+    }
+
+    // 2. Units the rules want, and the module lists they load.
+    let mut plan_files: Vec<PlanFile> = Vec::new();
+    let mut confs: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut programs: Vec<(String, String)> = Vec::new(); // (command word, reason)
+    let mut unit_queue: Vec<(String, String)> = wants
+        .iter()
+        .map(|(u, o)| (u.clone(), format!("wanted by {o}")))
+        .collect();
+    let mut seen_units: HashSet<String> = HashSet::new();
+    let mut protocols: BTreeSet<String> = BTreeSet::new();
+    if sel.mode == Mode::Generic {
+        for e in eval::all_effects(&files) {
+            if let EffectKind::Env(k, v) = e.kind {
+                if let Some(p) = k.strip_prefix("ID_RDMA_") {
+                    if v == "1" {
+                        protocols.insert(p.to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+    }
+    for r in &reports {
+        protocols.extend(r.protocols.iter().cloned());
+    }
+    protocols.extend(sel.protocols.iter().cloned());
+    while let Some((unit, why)) = unit_queue.pop() {
+        if !seen_units.insert(unit.clone()) {
+            continue;
+        }
+        let (file_name, instance) = systemd::split_instance(&unit);
+        let Some((inner, host)) = systemd::find_unit(&inputs.root, &file_name)? else {
+            warnings.push(format!("unit {unit} ({why}) is not in the root"));
+            continue;
+        };
+        let text = std::fs::read_to_string(&host).with_context(|| host.display().to_string())?;
+        let u = systemd::Unit::parse(&text);
+        let loader: Vec<Vec<String>> = u
+            .exec_lines(instance.as_deref())
+            .into_iter()
+            .filter(|w| w[0].rsplit('/').next() == Some("systemd-modules-load"))
+            .collect();
+        if file_name.ends_with(".target") {
+            push_file(&mut plan_files, FileKind::Unit, &host, &inner, &why);
+            for w in u.wants(instance.as_deref()) {
+                unit_queue.push((w, format!("wanted by {unit}")));
+            }
+        } else if !loader.is_empty() {
+            push_file(&mut plan_files, FileKind::Unit, &host, &inner, &why);
+            for words in &loader {
+                programs.push((words[0].clone(), format!("ExecStart of {unit}")));
+                for conf in &words[1..] {
+                    let host = inputs.root.resolve(conf)?;
+                    confs.insert(conf.clone(), host);
+                }
+            }
+        } else {
+            warnings.push(format!(
+                "{unit} ({why}) is not installed: it does not load modules"
+            ));
+        }
+    }
+    if sel.mode == Mode::Generic {
+        // Every conf, also those no rule wants (an image for any machine).
+        for n in inputs.root.list_dir("/etc/rdma/modules")? {
+            if n.ends_with(".conf") {
+                let p = format!("/etc/rdma/modules/{n}");
+                let host = inputs.root.resolve(&p)?;
+                confs.entry(p).or_insert(host);
+            }
+        }
+    }
+    for (conf, host) in &confs {
+        let text = match std::fs::read(host) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                warnings.push(format!("{conf}: not found in the root"));
+                continue;
+            }
+            Err(e) => anyhow::bail!("{}: {e}", host.display()),
+        };
+        let names = systemd::parse_modules_list(&text, &host.display().to_string())?;
+        push_file(
+            &mut plan_files,
+            FileKind::Conf,
+            host,
+            conf,
+            "modules-load list of an RDMA unit",
+        );
+        for (n, line) in names {
+            requests.push(Request {
+                name: n.clone(),
+                reason: Reason::Conf {
+                    file: conf.clone(),
+                    line,
+                    request: n,
+                },
+            });
+        }
+    }
+
+    // 3. Resolve requests to modules and their closure.
+    let mut acc = Acc::default();
+    let mut excluded: BTreeMap<String, Excluded> = BTreeMap::new();
+    let mut not_found = Vec::new();
+    let mut seen_requests: HashSet<(String, String)> = HashSet::new();
+    for req in &requests {
+        let key = format!("{:?}", req.reason);
+        if !seen_requests.insert((req.name.clone(), key)) {
+            continue;
+        }
+        let found = match ctx.db.lookup(&req.name) {
+            Ok(f) => f,
+            Err(e) => {
+                warnings.push(format!("'{}': {e}", req.name));
+                continue;
+            }
+        };
+        let found: Vec<String> = found
+            .into_iter()
+            .map(|(m, _)| m)
+            .filter(|m| {
+                ctx.db.kind(m) != ModKind::Missing || ctx.db.config.install_command(m).is_some()
+            })
+            .collect();
+        if found.is_empty() {
+            not_found.push(NotFound {
+                request: req.name.clone(),
+                requested_by: req.reason.clone(),
+            });
+            continue;
+        }
+        for m in found {
+            // udev's kmod builtin and systemd-modules-load apply the blacklist
+            // to the module a name resolves to.
+            if let Some(o) = ctx.db.config.blacklisted(&m) {
+                let e = excluded.entry(m.clone()).or_insert_with(|| Excluded {
+                    name: m.clone(),
+                    file: o.file.clone(),
+                    line: o.line,
+                    reason: "blacklisted: udev's kmod builtin and systemd-modules-load do not load it by name".into(),
+                    requested_by: Vec::new(),
+                });
+                e.requested_by.push(req.reason.clone());
+                continue;
+            }
+            acc.add_closure(&ctx.db, &m, req.reason.clone(), false);
+        }
+    }
+    // Weak dependencies: shipped with their own closure, not loaded.
+    let mut i = 0;
+    while i < acc.order.len() {
+        let m = acc.order[i].clone();
+        for (w, o) in ctx.db.weakdeps(&m) {
+            if !acc.reasons.contains_key(&w) {
+                acc.add_closure(
+                    &ctx.db,
+                    &w,
+                    Reason::Weakdep {
+                        of: m.clone(),
+                        file: o.file.clone(),
+                        line: o.line,
+                    },
+                    true,
+                );
+            }
+        }
+        i += 1;
+    }
+    // A blacklisted module that another included module needs stays.
+    excluded.retain(|name, _| !acc.reasons.contains_key(name));
+    let Acc {
+        order,
+        mut reasons,
+        load,
+    } = acc;
+
+    // 4. Module files and .modinfo (read in parallel).
+    let infos = read_modinfos(ctx, &order);
+    let mut modules = Vec::new();
+    let mut fw_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (m, info) in order.iter().zip(infos) {
+        let kind = ctx.db.kind(m);
+        if kind == ModKind::Missing {
+            let why = reasons
+                .get(m)
+                .and_then(|r| r.first())
+                .map(|r| format!("{r:?}"))
+                .unwrap_or_default();
+            warnings.push(format!("{m} is not in this kernel (needed as {why})"));
+            continue;
+        }
+        let (path, relpath, size, compression, firmware) = match (&kind, info) {
+            (ModKind::File(rel), Some(Ok((size, comp, mi)))) => {
+                if let Some(vm) = mi.get("vermagic") {
+                    if vm.split_ascii_whitespace().next() != Some(inputs.kver.as_str()) {
+                        warnings.push(format!(
+                            "{m}: vermagic '{vm}' does not match kernel {}",
+                            inputs.kver
+                        ));
+                    }
+                }
+                let fws: Vec<String> = mi.get_all("firmware").map(str::to_string).collect();
+                let host = ctx.db.file_path(rel).display().to_string();
+                (Some(host), Some(rel.clone()), Some(size), Some(comp), fws)
+            }
+            (ModKind::File(rel), Some(Err(e))) => {
+                anyhow::bail!("{}: {e}", ctx.db.file_path(rel).display());
+            }
+            _ => (None, None, None, None, Vec::new()),
+        };
+        for f in &firmware {
+            fw_map.entry(f.clone()).or_default().push(m.clone());
+        }
+        modules.push(PlanModule {
+            name: m.clone(),
+            path,
+            relpath,
+            size,
+            builtin: kind == ModKind::Builtin,
+            compression,
+            load: load.get(m).copied().unwrap_or(true),
+            firmware,
+            reasons: reasons.remove(m).unwrap_or_default(),
+        });
+    }
+
+    // 5. Firmware.
+    let mut firmware = Vec::new();
+    for (fw, mods) in fw_map {
+        let found = crate::firmware::find(&inputs.root, &inputs.kver, &fw)?;
+        if found.is_empty() {
+            warnings.push(format!("firmware {fw} (for {}) not found", mods.join(", ")));
+        }
+        firmware.push(PlanFirmware {
+            name: fw,
+            modules: mods,
+            files: found
+                .into_iter()
+                .map(|(p, h)| FwFile {
+                    path: p,
+                    source: h.display().to_string(),
+                })
+                .collect(),
+        });
+    }
+
+    // 6. Rules, modprobe.d, programs.
+    let included: HashSet<&str> = modules.iter().map(|m| m.name.as_str()).collect();
+    for &i in &ctx.rdma_rules {
+        let f = &ctx.rules[i];
+        push_file(
+            &mut plan_files,
+            FileKind::Rule,
+            &f.host,
+            &f.path,
+            "rules for RDMA devices",
+        );
+        for l in &f.lines {
+            for t in &l.tokens {
+                let cmd = match (t.key.as_str(), t.attr.as_deref()) {
+                    ("PROGRAM", _) | ("IMPORT", Some("program")) => Some(t.value.as_str()),
+                    ("RUN", a) if a != Some("builtin") && !t.is_match() => Some(t.value.as_str()),
+                    _ => None,
+                };
+                if let Some(word) = cmd.and_then(|c| c.split_ascii_whitespace().next()) {
+                    programs.push((
+                        format!("udev:{word}"),
+                        format!("run by {}:{}", f.path, l.line),
+                    ));
+                }
+            }
+        }
+    }
+    for cf in ctx.db.config.files.iter().filter(|c| c.modprobe_d) {
+        let names: Vec<&String> = cf
+            .names
+            .iter()
+            .filter(|n| included.contains(n.as_str()) || excluded.contains_key(n.as_str()))
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        let dest = if cf.path.starts_with('/')
+            && !cf
+                .path
+                .starts_with(&inputs.root.base().display().to_string())
+            || inputs.root.is_slash()
+        {
+            cf.path.clone()
+        } else {
+            format!(
+                "/etc/modprobe.d/{}",
+                Path::new(&cf.path)
+                    .file_name()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("extra.conf")
+            )
+        };
+        let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+        push_file(
+            &mut plan_files,
+            FileKind::Modprobe,
+            &cf.host,
+            &dest,
+            &format!("names {}", names.join(", ")),
+        );
+    }
+    for m in &modules {
+        if let Some(c) = ctx.db.config.install_command(&m.name) {
+            for w in command_words(&c.command) {
+                programs.push((w, format!("install command of {} ({})", m.name, c.origin)));
+            }
+        }
+    }
+    let mut seen_prog = HashSet::new();
+    for (word, why) in programs {
+        let (cands, label) = match word.strip_prefix("udev:") {
+            Some(w) => (systemd::udev_program_candidates(w), w.to_string()),
+            None => (systemd::path_candidates(&word), word.clone()),
+        };
+        if !seen_prog.insert(label.clone()) {
+            continue;
+        }
+        match systemd::first_existing(&inputs.root, &cands)? {
+            Some((inner, host)) => {
+                push_file(&mut plan_files, FileKind::Program, &host, &inner, &why)
+            }
+            None => warnings.push(format!("program {label} ({why}) is not in the root")),
+        }
+    }
+    plan_files.sort_by(|a, b| (a.kind, &a.dest).cmp(&(b.kind, &b.dest)));
+    plan_files.dedup_by(|a, b| a.dest == b.dest);
+
+    let not_understood = eval::not_understood(&files)
+        .into_iter()
+        .map(|(o, k)| format!("{o}: key {k} is not evaluated (the line is kept in the image)"))
+        .collect();
+    let mut w2: Vec<String> = ctx
+        .db
+        .warnings
+        .lock()
+        .expect("warnings lock")
+        .iter()
+        .map(|w| w.to_string())
+        .collect();
+    warnings.append(&mut w2);
+    if ctx.rdma_rules.is_empty() {
+        warnings.push("no RDMA udev rules (rdma-core) in the root".into());
+    }
+    Ok(Plan {
+        schema: 1,
+        root: inputs.root.base().display().to_string(),
+        kver: inputs.kver.clone(),
+        moddir: inputs.moddir.display().to_string(),
+        mode: sel.mode,
+        profiles: sel
+            .profiles
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        rdma_core_rules: !ctx.rdma_rules.is_empty(),
+        devices: reports,
+        protocols: protocols.into_iter().collect(),
+        modules,
+        firmware,
+        files: plan_files,
+        excluded: excluded.into_values().collect(),
+        not_found,
+        warnings,
+        not_understood,
+    })
+}
+
+#[derive(Default)]
+struct Acc {
+    order: Vec<String>,
+    reasons: HashMap<String, Vec<Reason>>,
+    load: HashMap<String, bool>,
+}
+
+impl Acc {
+    /// Add a module's probe list (libkmod's walk, every softdep line counted).
+    fn add_closure(&mut self, db: &ModDb, root_mod: &str, root_reason: Reason, shipped_only: bool) {
+        for item in db.probe_list(root_mod, SoftdepMode::Union, false) {
+            let r = match &item.via {
+                Via::Requested => root_reason.clone(),
+                Via::Dependency(of) => Reason::Dependency { of: of.clone() },
+                Via::SoftPre(of, o) => Reason::Softdep {
+                    of: of.clone(),
+                    file: o.file.clone(),
+                    line: o.line,
+                    when: "pre".into(),
+                },
+                Via::SoftPost(of, o) => Reason::Softdep {
+                    of: of.clone(),
+                    file: o.file.clone(),
+                    line: o.line,
+                    when: "post".into(),
+                },
+            };
+            if !self.reasons.contains_key(&item.name) {
+                self.order.push(item.name.clone());
+            }
+            let rs = self.reasons.entry(item.name.clone()).or_default();
+            if !rs.contains(&r) {
+                rs.push(r);
+            }
+            let l = self.load.entry(item.name.clone()).or_insert(false);
+            *l |= !shipped_only;
+        }
+    }
+}
+
+fn push_file(v: &mut Vec<PlanFile>, kind: FileKind, host: &Path, dest: &str, why: &str) {
+    if v.iter().any(|f| f.dest == dest) {
+        return;
+    }
+    v.push(PlanFile {
+        kind,
+        source: host.display().to_string(),
+        dest: dest.to_string(),
+        reason: why.to_string(),
+    });
+}
+
+/// The words in command position of a shell command line (first word and
+/// each word after `;`, `&&`, `||`, `|`), skipping variable assignments.
+pub fn command_words(cmd: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut expect = true;
+    for w in cmd.split_ascii_whitespace() {
+        if matches!(w, ";" | "&&" | "||" | "|") {
+            expect = true;
+            continue;
+        }
+        if expect {
+            if w.contains('=') && !w.starts_with('/') {
+                continue;
+            }
+            let w = w.trim_end_matches(';');
+            if !w.starts_with('$') && !w.is_empty() {
+                out.push(w.to_string());
+            }
+            expect = false;
+        }
+        if w.ends_with(';') {
+            expect = true;
+        }
+    }
+    out
+}
+
+type InfoResult = Option<Result<(u64, compress::Compression, modinfo::ModInfo), String>>;
+
+/// `.modinfo` of every file module, decompressing on all cores.
+fn read_modinfos(ctx: &Ctx, order: &[String]) -> Vec<InfoResult> {
+    let paths: Vec<Option<PathBuf>> = order
+        .iter()
+        .map(|m| match ctx.db.kind(m) {
+            ModKind::File(rel) => Some(ctx.db.file_path(&rel)),
+            _ => None,
+        })
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<InfoResult>> =
+        paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= paths.len() {
+                    break;
+                }
+                if let Some(p) = &paths[i] {
+                    let r = read_one_modinfo(p);
+                    *results[i].lock().expect("no poisoned lock") = Some(r);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().expect("no poisoned lock"))
+        .collect()
+}
+
+pub fn read_one_modinfo(
+    p: &Path,
+) -> Result<(u64, compress::Compression, modinfo::ModInfo), String> {
+    let bytes = std::fs::read(p).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "module file listed in modules.dep is missing".to_string()
+        } else {
+            e.to_string()
+        }
+    })?;
+    let comp = compress::detect(&bytes);
+    let raw = compress::decompress(&bytes, MAX_MODULE_BYTES)
+        .map_err(|e| format!("cannot decompress ({comp:?}): {e}"))?;
+    let mi = modinfo::parse_elf(&raw)?;
+    Ok((bytes.len() as u64, comp, mi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_words_of_install_lines() {
+        assert_eq!(
+            command_words(
+                "modprobe -i ib_qib $CMDLINE_OPTS && /usr/lib/truescale-serdes.cmds start"
+            ),
+            vec!["modprobe", "/usr/lib/truescale-serdes.cmds"]
+        );
+        assert_eq!(
+            command_words("FOO=1 /sbin/x; /bin/y | z"),
+            vec!["/sbin/x", "/bin/y", "z"]
+        );
+    }
+}

@@ -1,0 +1,5 @@
+//! udev: rules files, the devices they are evaluated on, and the evaluator.
+
+pub mod device;
+pub mod eval;
+pub mod rules;

@@ -1,0 +1,184 @@
+//! Bad input: a clear error naming the file (and line), exit 2, no panic.
+
+use crate::common::{copy_tree, inputs, run};
+use std::path::{Path, PathBuf};
+
+/// A small module tree: real module files copied from the Debian tree, a
+/// modules.dep naming them, and an rdma-core root. Returns (root, moddir).
+fn small_tree(dir: &Path) -> (PathBuf, PathBuf) {
+    let inp = inputs();
+    let root = dir.join("root");
+    copy_tree(&inp.rdma_core, &root);
+    std::fs::write(root.join("etc/rdma/modules/rdma.conf"), "ib_uverbs\n").unwrap();
+    for f in ["infiniband", "iwarp", "opa", "roce", "iwpmd"] {
+        std::fs::write(root.join(format!("etc/rdma/modules/{f}.conf")), "").unwrap();
+    }
+    let moddir = root.join("lib/modules/9.9.9-test");
+    let src = inp.moddir(&inp.kroot);
+    for rel in [
+        "kernel/drivers/infiniband/core/ib_core.ko",
+        "kernel/drivers/infiniband/core/ib_uverbs.ko",
+    ] {
+        let d = moddir.join(rel);
+        std::fs::create_dir_all(d.parent().unwrap()).unwrap();
+        std::fs::copy(src.join(rel), d).unwrap();
+    }
+    std::fs::write(
+        moddir.join("modules.dep"),
+        "kernel/drivers/infiniband/core/ib_core.ko:\nkernel/drivers/infiniband/core/ib_uverbs.ko: kernel/drivers/infiniband/core/ib_core.ko\n",
+    )
+    .unwrap();
+    (root, moddir)
+}
+
+fn plan(root: &Path) -> (i32, String, String) {
+    run(&[
+        "plan",
+        "--root",
+        root.to_str().unwrap(),
+        "--kver",
+        "9.9.9-test",
+        "--generic",
+    ])
+}
+
+fn assert_error(r: (i32, String, String), needle: &str) {
+    let (code, out, err) = r;
+    assert_eq!(
+        code, 2,
+        "expected exit 2, got {code}; stdout {out}; stderr {err}"
+    );
+    assert!(err.starts_with("rdma-initrd: error: "), "{err}");
+    assert!(
+        err.contains(needle),
+        "error should mention {needle:?}: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn the_small_tree_itself_plans() {
+    let t = tempfile::tempdir().unwrap();
+    let (root, _) = small_tree(t.path());
+    let (code, out, err) = run(&["modules", "--root", root.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out, "ib_core\nib_uverbs\n",
+        "the one kernel of the root is found without --kver"
+    );
+}
+
+#[test]
+fn malformed_modules_dep_line() {
+    let t = tempfile::tempdir().unwrap();
+    let (root, moddir) = small_tree(t.path());
+    let dep = moddir.join("modules.dep");
+    let mut text = std::fs::read_to_string(&dep).unwrap();
+    text.push_str("this line has no colon\n");
+    std::fs::write(&dep, text).unwrap();
+    assert_error(
+        plan(&root),
+        &format!("{}:3: expected 'path: dependencies'", dep.display()),
+    );
+}
+
+#[test]
+fn missing_module_file() {
+    let t = tempfile::tempdir().unwrap();
+    let (root, moddir) = small_tree(t.path());
+    let f = moddir.join("kernel/drivers/infiniband/core/ib_uverbs.ko");
+    std::fs::remove_file(&f).unwrap();
+    assert_error(
+        plan(&root),
+        &format!(
+            "{}: module file listed in modules.dep is missing",
+            f.display()
+        ),
+    );
+}
+
+#[test]
+fn module_name_with_path_in_a_conf() {
+    let t = tempfile::tempdir().unwrap();
+    let (root, _) = small_tree(t.path());
+    let conf = root.join("etc/rdma/modules/rdma.conf");
+    std::fs::write(&conf, "ib_uverbs\n../../etc/shadow\n").unwrap();
+    assert_error(
+        plan(&root),
+        &format!(
+            "{}:2: '../../etc/shadow' is not a module name",
+            conf.display()
+        ),
+    );
+    std::fs::write(&conf, "/lib/modules/x.ko\n").unwrap();
+    assert_error(plan(&root), ":1: '/lib/modules/x.ko' is not a module name");
+    std::fs::write(&conf, "ib_*\n").unwrap();
+    assert_error(plan(&root), ":1: 'ib_*' is a glob, not a module name");
+}
+
+#[test]
+fn unknown_kver() {
+    let t = tempfile::tempdir().unwrap();
+    let (root, _) = small_tree(t.path());
+    let r = run(&[
+        "plan",
+        "--root",
+        root.to_str().unwrap(),
+        "--kver",
+        "1.2.3-nope",
+    ]);
+    assert_error(r, "unknown kernel 1.2.3-nope");
+    let r = run(&[
+        "plan",
+        "--root",
+        root.to_str().unwrap(),
+        "--kver",
+        "../../etc",
+    ]);
+    assert_error(r, "is not a kernel version");
+}
+
+#[test]
+fn truncated_and_non_xz_module() {
+    let t = tempfile::tempdir().unwrap();
+    let (root, moddir) = small_tree(t.path());
+    let f = moddir.join("kernel/drivers/infiniband/core/ib_uverbs.ko");
+    // xz magic, then garbage: detected by magic, fails to decompress.
+    std::fs::write(&f, b"\xfd7zXZ\x00garbage").unwrap();
+    assert_error(plan(&root), "cannot decompress (Xz)");
+    // Not compressed, not ELF.
+    std::fs::write(&f, b"just text").unwrap();
+    assert_error(plan(&root), "not an ELF file");
+}
+
+#[test]
+fn unbalanced_quotes_in_a_rule_are_a_warning_with_line() {
+    let t = tempfile::tempdir().unwrap();
+    let (root, _) = small_tree(t.path());
+    let r = root.join("etc/udev/rules.d");
+    std::fs::create_dir_all(&r).unwrap();
+    std::fs::write(
+        r.join("99-broken.rules"),
+        "SUBSYSTEM==\"infiniband\", ENV{X}=\"1\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["plan", "-v", "--root", root.to_str().unwrap(), "--generic"]);
+    assert_eq!(code, 0, "udev skips invalid lines; so do we: {err}");
+    assert!(
+        err.contains(
+            "/etc/udev/rules.d/99-broken.rules:1: invalid rule, skipped: unbalanced quotes"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, _, err) = run(&["plan", "--hostonly", "--generic"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = run(&["frobnicate"]);
+    assert_eq!(code, 2);
+    let (code, _, err) = run(&["plan", "--root", "/nonexistent-root-dir"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/nonexistent-root-dir: not a directory"));
+}

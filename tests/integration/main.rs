@@ -1,0 +1,8 @@
+//! Integration tests: one target, real inputs (Debian kernel trees and
+//! rdma-core, downloaded and cached by tests/fetch-inputs.sh).
+
+mod bad_input;
+mod common;
+mod hostonly;
+mod kmod_diff;
+mod rdma_core;

@@ -1,0 +1,357 @@
+//! Plans from Debian's real rdma-core files on a real Debian kernel.
+
+use crate::common::{copy_tree, inputs, run};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+pub fn plan_json(root: &Path, moddir: &Path, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "plan".to_string(),
+        "--json".into(),
+        "--root".into(),
+        root.display().to_string(),
+        "--moddir".into(),
+        moddir.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err) = run(&a);
+    assert_eq!(code, 0, "rdma-initrd {args:?} failed: {err}");
+    serde_json::from_str(&out).expect("plan --json is JSON")
+}
+
+pub fn module_names(plan: &Value) -> BTreeSet<String> {
+    plan["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn kernel_has(name: &str) -> bool {
+    let inp = inputs();
+    let dep = std::fs::read_to_string(inp.moddir(&inp.kroot).join("modules.dep")).unwrap();
+    dep.lines().any(|l| {
+        let p = l.split(':').next().unwrap();
+        rdma_initrd::kmod::name::modname_from_path(p) == name
+    })
+}
+
+/// The module names of `modprobe --show-depends NAME` (kmod's own closure).
+fn kmod_closure(name: &str) -> BTreeSet<String> {
+    let inp = inputs();
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new("modprobe")
+        .arg("-C")
+        .arg(empty.path())
+        .arg("-d")
+        .arg(&inp.kroot)
+        .arg("-S")
+        .arg(&inp.kver)
+        .arg("--show-depends")
+        .arg(name)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "modprobe {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("insmod ")
+                .map(|r| r.split_ascii_whitespace().next().unwrap().to_string())
+        })
+        .map(|p| rdma_initrd::kmod::name::modname_from_path(&p))
+        .collect()
+}
+
+fn reasons_of<'a>(plan: &'a Value, module: &str) -> &'a Vec<Value> {
+    plan["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == module)
+        .unwrap_or_else(|| panic!("{module} not planned"))["reasons"]
+        .as_array()
+        .unwrap()
+}
+
+#[test]
+fn generic_plans_rdma_core_modules_and_closures() {
+    let inp = inputs();
+    let plan = plan_json(&inp.rdma_core, &inp.moddir(&inp.kroot), &["--generic"]);
+    assert_eq!(plan["mode"], "generic");
+    let mods = module_names(&plan);
+    let not_found: BTreeSet<String> = plan["not_found"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["request"].as_str().unwrap().to_string())
+        .collect();
+    for want in [
+        "mlx5_ib",
+        "mlx4_ib",
+        "qedr",
+        "irdma",
+        "rpcrdma",
+        "ib_ipoib",
+        "ib_umad",
+        "ib_uverbs",
+        "rdma_ucm",
+        "ib_iser",
+        "opa_vnic",
+        "bnxt_re",
+        "hns_roce",
+    ] {
+        if kernel_has(want) {
+            assert!(
+                mods.contains(want),
+                "{want} is in the kernel but not planned"
+            );
+            // Its whole kmod closure is planned too.
+            let closure = kmod_closure(want);
+            assert!(
+                closure.is_subset(&mods),
+                "{want}: closure {:?} not all planned",
+                closure.difference(&mods).collect::<Vec<_>>()
+            );
+        } else {
+            assert!(
+                not_found.contains(want),
+                "{want} is not in this kernel and must be reported so"
+            );
+            assert!(!mods.contains(want));
+        }
+    }
+    // hns_roce is never in an x86 Debian kernel: reported, not fatal.
+    assert!(not_found.contains("hns_roce"));
+    // irdma comes in through the alias i40iw in 90-rdma-hw-modules.rules.
+    assert!(reasons_of(&plan, "irdma")
+        .iter()
+        .any(|r| r["kind"] == "rule"
+            && r["request"] == "i40iw"
+            && r["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("90-rdma-hw-modules.rules")));
+    // rpcrdma through both aliases of rdma.conf.
+    let rp: BTreeSet<&str> = reasons_of(&plan, "rpcrdma")
+        .iter()
+        .filter(|r| r["kind"] == "conf")
+        .map(|r| r["request"].as_str().unwrap())
+        .collect();
+    assert_eq!(rp, BTreeSet::from(["xprtrdma", "svcrdma"]));
+    // The dependency order holds: each module after its modules.dep dependencies.
+    let order: Vec<&str> = plan["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    let pos = |n: &str| order.iter().position(|x| *x == n).unwrap();
+    assert!(
+        pos("mlx5_core") < pos("mlx5_ib")
+            && pos("ib_core") < pos("ib_uverbs")
+            && pos("sunrpc") < pos("rpcrdma")
+    );
+    // Files: the rules, unit, target, confs, rdma_rename.
+    let dests: BTreeSet<&str> = plan["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["dest"].as_str().unwrap())
+        .collect();
+    for f in [
+        "/lib/udev/rules.d/60-rdma-persistent-naming.rules",
+        "/lib/udev/rules.d/75-rdma-description.rules",
+        "/lib/udev/rules.d/90-rdma-hw-modules.rules",
+        "/lib/udev/rules.d/90-rdma-ulp-modules.rules",
+        "/lib/udev/rules.d/90-rdma-umad.rules",
+        "/lib/systemd/system/rdma-load-modules@.service",
+        "/lib/systemd/system/rdma-hw.target",
+        "/etc/rdma/modules/rdma.conf",
+        "/etc/rdma/modules/infiniband.conf",
+        "/etc/rdma/modules/roce.conf",
+        "/etc/rdma/modules/iwarp.conf",
+        "/etc/rdma/modules/opa.conf",
+        "/lib/udev/rdma_rename",
+        "/etc/modprobe.d/truescale.conf",
+        "/usr/lib/truescale-serdes.cmds",
+    ] {
+        assert!(dests.contains(f), "{f} not in the plan's files: {dests:?}");
+    }
+    let protos: Vec<&str> = plan["protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    for p in ["infiniband", "iwarp", "opa", "roce"] {
+        assert!(protos.contains(&p), "protocol {p} missing: {protos:?}");
+    }
+}
+
+#[test]
+fn compressed_trees_plan_the_same_modules() {
+    let inp = inputs();
+    let plain = module_names(&plan_json(
+        &inp.rdma_core,
+        &inp.moddir(&inp.kroot),
+        &["--generic"],
+    ));
+    for kroot in [&inp.kroot_xz, &inp.kroot_zst] {
+        let p = plan_json(&inp.rdma_core, &inp.moddir(kroot), &["--generic"]);
+        assert_eq!(module_names(&p), plain, "{}", kroot.display());
+        let comp = if kroot == &inp.kroot_xz { "xz" } else { "zstd" };
+        assert!(p["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| !m["builtin"].as_bool().unwrap())
+            .all(|m| m["compression"] == comp));
+    }
+}
+
+#[test]
+fn blacklist_removes_module_and_says_why() {
+    let inp = inputs();
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    copy_tree(&inp.rdma_core, &root);
+    std::fs::write(
+        root.join("etc/modprobe.d/no-iser.conf"),
+        "# site policy\nblacklist ib_iser\n",
+    )
+    .unwrap();
+    let before = module_names(&plan_json(
+        &inp.rdma_core,
+        &inp.moddir(&inp.kroot),
+        &["--generic"],
+    ));
+    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    let after = module_names(&plan);
+    assert!(!after.contains("ib_iser"));
+    let ex = plan["excluded"].as_array().unwrap();
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0]["name"], "ib_iser");
+    assert_eq!(ex[0]["file"], "/etc/modprobe.d/no-iser.conf");
+    assert_eq!(ex[0]["line"], 2);
+    // Only ib_iser and what nothing else needs (its iSCSI stack) went away.
+    let gone: BTreeSet<&String> = before.difference(&after).collect();
+    for g in &gone {
+        assert!(
+            kmod_closure("ib_iser").contains(g.as_str()),
+            "{g} removed but not part of ib_iser's closure"
+        );
+    }
+    assert!(after.contains("rdma_cm") && after.contains("ib_uverbs"));
+    // The blacklist itself goes into the image so the policy holds there too.
+    assert!(plan["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["dest"] == "/etc/modprobe.d/no-iser.conf"));
+}
+
+#[test]
+fn blacklisted_module_stays_when_another_needs_it() {
+    let inp = inputs();
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    copy_tree(&inp.rdma_core, &root);
+    // rdma_cm is blacklisted, but rdma_ucm and ib_iser depend on it.
+    std::fs::write(
+        root.join("etc/rdma/modules/rdma.conf"),
+        "rdma_cm\nrdma_ucm\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/modprobe.d/no-cm.conf"),
+        "blacklist rdma_cm\n",
+    )
+    .unwrap();
+    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    assert!(module_names(&plan).contains("rdma_cm"));
+    assert!(plan["excluded"].as_array().unwrap().is_empty());
+    assert!(reasons_of(&plan, "rdma_cm")
+        .iter()
+        .any(|r| r["kind"] == "dependency" && r["of"] == "rdma_ucm"));
+}
+
+#[test]
+fn a_new_rule_line_changes_the_answer() {
+    let inp = inputs();
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    copy_tree(&inp.rdma_core, &root);
+    let before = module_names(&plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]));
+    assert!(!before.contains("rdma_rxe"));
+    let rules = root.join("lib/udev/rules.d/90-rdma-hw-modules.rules");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    let text = text.replace(
+        "LABEL=\"rdma_hw_modules_net_end\"",
+        "ENV{ID_NET_DRIVER}==\"virtio_net\", RUN{builtin}+=\"kmod load rdma_rxe\"\nLABEL=\"rdma_hw_modules_net_end\"",
+    );
+    std::fs::write(&rules, text).unwrap();
+    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    assert!(module_names(&plan).contains("rdma_rxe"));
+    // An /etc rules file of the same name overrides /lib's.
+    std::fs::create_dir_all(root.join("etc/udev/rules.d")).unwrap();
+    std::fs::write(
+        root.join("etc/udev/rules.d/90-rdma-hw-modules.rules"),
+        "# disabled by the admin\n",
+    )
+    .unwrap();
+    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    let mods = module_names(&plan);
+    assert!(!mods.contains("rdma_rxe"));
+    assert!(plan["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["reasons"].as_array().unwrap())
+        .all(|r| r["kind"] != "rule"));
+}
+
+#[test]
+fn modules_and_files_commands_agree_with_plan() {
+    let inp = inputs();
+    let moddir = inp.moddir(&inp.kroot);
+    let base = [
+        "--root",
+        inp.rdma_core.to_str().unwrap(),
+        "--moddir",
+        moddir.to_str().unwrap(),
+    ];
+    let (code, names, _) = run(&[&["modules"][..], &base].concat());
+    assert_eq!(code, 0);
+    let plan = plan_json(&inp.rdma_core, &moddir, &[]);
+    assert_eq!(plan["mode"], "generic", "a non-/ root defaults to generic");
+    let planned: Vec<&str> = plan["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| !m["builtin"].as_bool().unwrap())
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.lines().collect::<Vec<_>>(), planned);
+    let (code, paths, _) = run(&[&["modules", "--paths"][..], &base].concat());
+    assert_eq!(code, 0);
+    for p in paths.lines() {
+        assert!(Path::new(p).is_file(), "{p}");
+        assert!(p.starts_with(moddir.to_str().unwrap()));
+    }
+    let (code, files, _) = run(&[&["files"][..], &base].concat());
+    assert_eq!(code, 0);
+    for l in files.lines() {
+        let (src, dest) = l.split_once(' ').unwrap();
+        assert!(Path::new(src).is_file(), "{src}");
+        assert!(dest.starts_with('/'));
+    }
+    assert!(files.contains("/lib/udev/rules.d/90-rdma-hw-modules.rules"));
+}
