@@ -135,6 +135,60 @@ pub fn reason_text(r: &Reason) -> String {
     }
 }
 
+/// The chain that brings `name` in through `r`, from its origin (a device, a
+/// rule line, a conf line) to the module.
+pub fn chain(p: &Plan, name: &str, r: &Reason, depth: usize) -> Vec<String> {
+    let parent = |of: &str, this: String| -> Vec<String> {
+        let first = p
+            .modules
+            .iter()
+            .find(|m| m.name == of)
+            .and_then(|m| m.reasons.first());
+        let mut v = match first {
+            Some(fr) if depth < 32 => chain(p, of, fr, depth + 1),
+            _ => vec![of.to_string()],
+        };
+        v.push(this);
+        v
+    };
+    match r {
+        Reason::Rule {
+            file,
+            line,
+            request,
+            device,
+        } => {
+            let mut v: Vec<String> = device.iter().cloned().collect();
+            v.push(format!("rule {file}:{line} (kmod load {request})"));
+            v.push(name.to_string());
+            v
+        }
+        Reason::Conf {
+            file,
+            line,
+            request,
+        } => vec![format!("{file}:{line} ({request})"), name.to_string()],
+        Reason::Modalias { device, modalias } => vec![
+            device.clone(),
+            format!("modalias {modalias}"),
+            name.to_string(),
+        ],
+        Reason::Loaded { device } => vec![device.clone(), format!("{name} (bound driver)")],
+        Reason::Generic => vec!["every RDMA hardware provider".into(), name.to_string()],
+        Reason::Requested { request } => vec![format!("--driver {request}"), name.to_string()],
+        Reason::Dependency { of } => parent(of, format!("{name} (dependency)")),
+        Reason::Softdep {
+            of,
+            file,
+            line,
+            when,
+        } => parent(of, format!("{name} (softdep {when}, {file}:{line})")),
+        Reason::Weakdep { of, file, line } => {
+            parent(of, format!("{name} (weakdep, {file}:{line}, shipped only)"))
+        }
+    }
+}
+
 pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()> {
     let mode = match p.mode {
         crate::plan::Mode::Hostonly => "host-only",
@@ -171,8 +225,12 @@ pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()
         let load = if m.load { "" } else { " [shipped, not loaded]" };
         writeln!(out, "  {:<24} {what}{load}", m.name)?;
         if explain {
-            for r in &m.reasons {
-                writeln!(out, "      <- {}", reason_text(r))?;
+            const SHOWN: usize = 4;
+            for r in m.reasons.iter().take(SHOWN) {
+                writeln!(out, "      {}", chain(p, &m.name, r, 0).join(" -> "))?;
+            }
+            if m.reasons.len() > SHOWN {
+                writeln!(out, "      (+{} more)", m.reasons.len() - SHOWN)?;
             }
         }
     }

@@ -792,25 +792,95 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
             acc.add_closure(&ctx.db, &m, req.reason.clone(), false);
         }
     }
-    // Weak dependencies: shipped with their own closure, not loaded.
-    let mut i = 0;
-    while i < acc.order.len() {
-        let m = acc.order[i].clone();
-        for (w, o) in ctx.db.weakdeps(&m) {
-            if !acc.reasons.contains_key(&w) {
-                acc.add_closure(
-                    &ctx.db,
-                    &w,
-                    Reason::Weakdep {
+    // .modinfo of every module file (read on all cores), to a fixpoint: weak
+    // dependencies (modprobe.d/modules.weakdep and `weakdep=`) are shipped with
+    // their closure but not loaded; `depends=`/`softdep=` that depmod's files
+    // lack (a stale depmod) are followed too, with a warning.
+    let mut infos: HashMap<String, InfoResult> = HashMap::new();
+    loop {
+        let todo: Vec<String> = acc
+            .order
+            .iter()
+            .filter(|m| !infos.contains_key(*m))
+            .cloned()
+            .collect();
+        if todo.is_empty() {
+            break;
+        }
+        let got = read_modinfos(ctx, &todo);
+        for (m, r) in todo.iter().zip(got) {
+            for (w, o) in ctx.db.weakdeps(m) {
+                if !acc.reasons.contains_key(&w) {
+                    let why = Reason::Weakdep {
                         of: m.clone(),
                         file: o.file.clone(),
                         line: o.line,
-                    },
-                    true,
-                );
+                    };
+                    acc.add_closure(&ctx.db, &w, why, true);
+                }
             }
+            if let Some(Ok((_, _, mi))) = &r {
+                let label = format!("modinfo of {m}");
+                let shipped_only = !acc.load.get(m).copied().unwrap_or(true);
+                for d in mi
+                    .get("depends")
+                    .unwrap_or("")
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                {
+                    let d = name::normalize_modname(d);
+                    if !acc.reasons.contains_key(&d) {
+                        warnings.push(format!("{m}: .modinfo depends on {d}, which modules.dep does not list (stale depmod?)"));
+                        acc.add_closure(
+                            &ctx.db,
+                            &d,
+                            Reason::Dependency { of: m.clone() },
+                            shipped_only,
+                        );
+                    }
+                }
+                let mut extra: Vec<(String, Reason, bool)> = Vec::new();
+                for sd in mi.get_all("softdep") {
+                    let mut when = "";
+                    for tok in sd.split_ascii_whitespace() {
+                        match tok {
+                            "pre:" => when = "pre",
+                            "post:" => when = "post",
+                            t if !when.is_empty() => {
+                                for (x, _) in ctx.db.lookup(t).unwrap_or_default() {
+                                    let why = Reason::Softdep {
+                                        of: m.clone(),
+                                        file: label.clone(),
+                                        line: 0,
+                                        when: when.to_string(),
+                                    };
+                                    extra.push((x, why, shipped_only));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                for wd in mi.get_all("weakdep") {
+                    for t in wd.split_ascii_whitespace() {
+                        for (x, _) in ctx.db.lookup(t).unwrap_or_default() {
+                            let why = Reason::Weakdep {
+                                of: m.clone(),
+                                file: label.clone(),
+                                line: 0,
+                            };
+                            extra.push((x, why, true));
+                        }
+                    }
+                }
+                for (x, why, ship) in extra {
+                    if !acc.reasons.contains_key(&x) {
+                        acc.add_closure(&ctx.db, &x, why, ship);
+                    }
+                }
+            }
+            infos.insert(m.clone(), r);
         }
-        i += 1;
     }
     // A blacklisted module that another included module needs stays.
     excluded.retain(|name, _| !acc.reasons.contains_key(name));
@@ -821,10 +891,10 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
     } = acc;
 
     // 4. Module files and .modinfo (read in parallel).
-    let infos = read_modinfos(ctx, &order);
     let mut modules = Vec::new();
     let mut fw_map: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (m, info) in order.iter().zip(infos) {
+    for m in &order {
+        let info = infos.remove(m).flatten();
         let kind = ctx.db.kind(m);
         if kind == ModKind::Missing {
             let why = reasons

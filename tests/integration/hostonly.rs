@@ -267,3 +267,29 @@ fn sysfs_loops_and_junk_are_reported_not_fatal() {
     );
     assert!(out.contains("mlx5_ib"));
 }
+
+#[test]
+fn explain_prints_the_chain_from_device_to_module() {
+    let inp = inputs();
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    copy_tree(&inp.rdma_core, &root);
+    lay_root(&fixtures().join("cx5"), &root);
+    let moddir = inp.moddir(&inp.kroot);
+    let (code, out, err) = run(&[
+        "plan",
+        "--explain",
+        "--hostonly",
+        "--root",
+        root.to_str().unwrap(),
+        "--moddir",
+        moddir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("/devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0 -> rule /lib/udev/rules.d/90-rdma-hw-modules.rules:42 (kmod load mlx5_ib) -> mlx5_ib -> mlx5_core (dependency)"), "{out}");
+    assert!(out.contains("/devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0/mlx5_core.rdma.0 -> modalias auxiliary:mlx5_core.rdma -> mlx5_ib\n"), "{out}");
+    assert!(
+        out.contains("/etc/rdma/modules/rdma.conf:18 (xprtrdma) -> rpcrdma -> sunrpc (dependency)"),
+        "{out}"
+    );
+}

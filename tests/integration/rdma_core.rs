@@ -355,3 +355,92 @@ fn modules_and_files_commands_agree_with_plan() {
     }
     assert!(files.contains("/lib/udev/rules.d/90-rdma-hw-modules.rules"));
 }
+
+#[test]
+fn weakdeps_are_shipped_not_loaded() {
+    let inp = inputs();
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    copy_tree(&inp.rdma_core, &root);
+    std::fs::write(
+        root.join("etc/modprobe.d/weak.conf"),
+        "weakdep rdma_ucm ib_srp\n",
+    )
+    .unwrap();
+    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    let m = |n: &str| {
+        plan["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == n)
+            .cloned()
+    };
+    let srp = m("ib_srp").expect("weakdep planned");
+    assert_eq!(srp["load"], false);
+    assert!(srp["reasons"][0]["kind"] == "weakdep" && srp["reasons"][0]["of"] == "rdma_ucm");
+    // Its own dependencies ship with it; modules also needed otherwise still load.
+    assert_eq!(
+        m("scsi_transport_srp").expect("closure of the weakdep")["load"],
+        false
+    );
+    assert_eq!(m("rdma_cm").unwrap()["load"], true);
+}
+
+#[test]
+fn firmware_is_found_as_the_kernel_searches() {
+    let inp = inputs();
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    copy_tree(&inp.rdma_core, &root);
+    let fw = root.join("lib/firmware");
+    std::fs::create_dir_all(fw.join("updates")).unwrap();
+    std::fs::create_dir_all(fw.join("qlogic")).unwrap();
+    std::fs::create_dir_all(root.join("usr/lib/firmware/cxgb4")).unwrap();
+    std::fs::write(fw.join("hfi1_dc8051.fw"), "old").unwrap();
+    std::fs::write(fw.join("updates/hfi1_dc8051.fw.xz"), "new").unwrap();
+    std::fs::write(fw.join("qlogic/sd7220.fw.zst"), "z").unwrap();
+    std::fs::write(root.join("usr/lib/firmware/cxgb4/t6fw.bin"), "c").unwrap();
+    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    let f = |n: &str| -> Vec<String> {
+        plan["firmware"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == n)
+            .unwrap_or_else(|| panic!("{n}"))["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        f("hfi1_dc8051.fw"),
+        vec!["/lib/firmware/updates/hfi1_dc8051.fw.xz"]
+    );
+    assert_eq!(
+        f("qlogic/sd7220.fw"),
+        vec!["/lib/firmware/qlogic/sd7220.fw.zst"]
+    );
+    assert_eq!(
+        f("cxgb4/t6fw.bin"),
+        vec!["/usr/lib/firmware/cxgb4/t6fw.bin"]
+    );
+    assert!(f("hfi1_pcie.fw").is_empty());
+    assert!(plan["warnings"].as_array().unwrap().iter().any(|w| w
+        .as_str()
+        .unwrap()
+        .starts_with("firmware hfi1_pcie.fw (for hfi1) not found")));
+    let (code, files, _) = run(&[
+        "files",
+        "--root",
+        root.to_str().unwrap(),
+        "--moddir",
+        inp.moddir(&inp.kroot).to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(files
+        .lines()
+        .any(|l| l.ends_with(" /lib/firmware/updates/hfi1_dc8051.fw.xz")));
+}
