@@ -214,7 +214,7 @@ pub fn resolve(g: &Global) -> Result<Inputs> {
         Mode::Hostonly
     } else if g.generic {
         Mode::Generic
-    } else if !g.profile.is_empty() {
+    } else if !g.profile.is_empty() || !g.driver.is_empty() || !g.protocol.is_empty() {
         Mode::Selected
     } else if root.is_slash() {
         Mode::Hostonly

@@ -182,3 +182,33 @@ fn usage_errors_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("/nonexistent-root-dir: not a directory"));
 }
+
+#[test]
+fn compression_is_detected_by_magic_not_name() {
+    use std::io::Write;
+    let t = tempfile::tempdir().unwrap();
+    let (root, moddir) = small_tree(t.path());
+    let f = moddir.join("kernel/drivers/infiniband/core/ib_uverbs.ko");
+    let raw = std::fs::read(&f).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    // Still named .ko: gzip is found by its magic bytes.
+    std::fs::write(&f, gz.finish().unwrap()).unwrap();
+    let (code, out, err) = run(&[
+        "plan",
+        "--json",
+        "--root",
+        root.to_str().unwrap(),
+        "--generic",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let m = v["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "ib_uverbs")
+        .unwrap()
+        .clone();
+    assert_eq!(m["compression"], "gzip");
+}

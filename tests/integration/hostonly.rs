@@ -293,3 +293,19 @@ fn explain_prints_the_chain_from_device_to_module() {
         "{out}"
     );
 }
+
+/// The fixture trees are laid out as the kernel does: relative symlinks that
+/// resolve inside each tree, uevent DRIVER/MODALIAS agreeing with the links.
+#[test]
+fn fixture_trees_are_consistent() {
+    let out = std::process::Command::new("bash")
+        .arg(fixtures().join("check-trees.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

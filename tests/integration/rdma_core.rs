@@ -444,3 +444,49 @@ fn firmware_is_found_as_the_kernel_searches() {
         .lines()
         .any(|l| l.ends_with(" /lib/firmware/updates/hfi1_dc8051.fw.xz")));
 }
+
+#[test]
+fn driver_and_protocol_by_hand() {
+    let inp = inputs();
+    let plan = plan_json(
+        &inp.rdma_core,
+        &inp.moddir(&inp.kroot),
+        &[
+            "--driver",
+            "mlx5_ib",
+            "--protocol",
+            "roce",
+            "--driver",
+            "i40iw",
+        ],
+    );
+    assert_eq!(plan["mode"], "selected");
+    let mods = module_names(&plan);
+    assert!(mods.contains("mlx5_ib") && mods.contains("irdma"));
+    assert!(
+        !mods.contains("mlx4_ib") && !mods.contains("ib_ipoib"),
+        "only what was named: {mods:?}"
+    );
+    assert!(
+        mods.contains("rpcrdma"),
+        "rdma.conf comes with any RDMA device (rdma-hw.target)"
+    );
+    let protos: Vec<&str> = plan["protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(protos, vec!["roce"]);
+    let dests: BTreeSet<&str> = plan["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["dest"].as_str().unwrap())
+        .collect();
+    assert!(
+        dests.contains("/etc/rdma/modules/roce.conf")
+            && dests.contains("/etc/rdma/modules/rdma.conf")
+    );
+    assert!(!dests.contains("/etc/rdma/modules/infiniband.conf"));
+}
