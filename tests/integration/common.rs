@@ -103,3 +103,11 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
             .collect()
     })
 }
+
+/// A scratch copy of Debian's rdma-core files (kept while the TempDir lives).
+pub fn rdma_core_copy() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    copy_tree(&inputs().rdma_core, &root);
+    (t, root)
+}

@@ -4,7 +4,7 @@
 //! written by hand: the RDMA modules and protocols the scenario must give.
 //! A `base` file names a scenario whose root is laid down first.
 
-use crate::common::{copy_tree, inputs, repo, run};
+use crate::common::{copy_tree, inputs, rdma_core_copy, repo, run};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -92,11 +92,16 @@ fn lay_root(scenario: &Path, dest: &Path) {
     assert!(st.success());
 }
 
+/// Debian's rdma-core with a scenario's root laid over it.
+fn scenario_root(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (t, root) = rdma_core_copy();
+    lay_root(&fixtures().join(name), &root);
+    (t, root)
+}
+
 fn plan_for(scenario: &Path) -> Value {
     let inp = inputs();
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
-    copy_tree(&inp.rdma_core, &root);
+    let (_t, root) = rdma_core_copy();
     lay_root(scenario, &root);
     let moddir = inp.moddir(&inp.kroot);
     let (code, out, err) = run(&[
@@ -140,10 +145,7 @@ fn every_scenario_gives_its_expected_plan() {
 #[test]
 fn detect_says_no_rdma_hardware() {
     let inp = inputs();
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
-    copy_tree(&inp.rdma_core, &root);
-    lay_root(&fixtures().join("none"), &root);
+    let (_t, root) = scenario_root("none");
     let moddir = inp.moddir(&inp.kroot);
     let (code, out, err) = run(&[
         "detect",
@@ -159,10 +161,7 @@ fn detect_says_no_rdma_hardware() {
 #[test]
 fn mlx4_en_is_derived_and_said() {
     let inp = inputs();
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
-    copy_tree(&inp.rdma_core, &root);
-    lay_root(&fixtures().join("cx3-eth"), &root);
+    let (_t, root) = scenario_root("cx3-eth");
     let moddir = inp.moddir(&inp.kroot);
     let (code, out, err) = run(&[
         "detect",
@@ -238,10 +237,7 @@ fn profiles_reproduce_hostonly_and_union() {
 #[test]
 fn sysfs_loops_and_junk_are_reported_not_fatal() {
     let inp = inputs();
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
-    copy_tree(&inp.rdma_core, &root);
-    lay_root(&fixtures().join("cx5"), &root);
+    let (_t, root) = scenario_root("cx5");
     let net = root.join("sys/class/net");
     std::os::unix::fs::symlink("loop-b", net.join("loop-a")).unwrap();
     std::os::unix::fs::symlink("loop-a", net.join("loop-b")).unwrap();
@@ -271,10 +267,7 @@ fn sysfs_loops_and_junk_are_reported_not_fatal() {
 #[test]
 fn explain_prints_the_chain_from_device_to_module() {
     let inp = inputs();
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
-    copy_tree(&inp.rdma_core, &root);
-    lay_root(&fixtures().join("cx5"), &root);
+    let (_t, root) = scenario_root("cx5");
     let moddir = inp.moddir(&inp.kroot);
     let (code, out, err) = run(&[
         "plan",

@@ -1,6 +1,6 @@
 //! Plans from Debian's real rdma-core files on a real Debian kernel.
 
-use crate::common::{copy_tree, inputs, run};
+use crate::common::{inputs, rdma_core_copy, run};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -220,9 +220,7 @@ fn compressed_trees_plan_the_same_modules() {
 #[test]
 fn blacklist_removes_module_and_says_why() {
     let inp = inputs();
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
-    copy_tree(&inp.rdma_core, &root);
+    let (_t, root) = rdma_core_copy();
     std::fs::write(
         root.join("etc/modprobe.d/no-iser.conf"),
         "# site policy\nblacklist ib_iser\n",
@@ -261,9 +259,7 @@ fn blacklist_removes_module_and_says_why() {
 #[test]
 fn blacklisted_module_stays_when_another_needs_it() {
     let inp = inputs();
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
-    copy_tree(&inp.rdma_core, &root);
+    let (_t, root) = rdma_core_copy();
     // rdma_cm is blacklisted, but rdma_ucm and ib_iser depend on it.
     std::fs::write(
         root.join("etc/rdma/modules/rdma.conf"),
@@ -286,9 +282,7 @@ fn blacklisted_module_stays_when_another_needs_it() {
 #[test]
 fn a_new_rule_line_changes_the_answer() {
     let inp = inputs();
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
-    copy_tree(&inp.rdma_core, &root);
+    let (_t, root) = rdma_core_copy();
     let before = module_names(&plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]));
     assert!(!before.contains("rdma_rxe"));
     let rules = root.join("lib/udev/rules.d/90-rdma-hw-modules.rules");
@@ -359,9 +353,7 @@ fn modules_and_files_commands_agree_with_plan() {
 #[test]
 fn weakdeps_are_shipped_not_loaded() {
     let inp = inputs();
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
-    copy_tree(&inp.rdma_core, &root);
+    let (_t, root) = rdma_core_copy();
     std::fs::write(
         root.join("etc/modprobe.d/weak.conf"),
         "weakdep rdma_ucm ib_srp\n",
@@ -390,9 +382,7 @@ fn weakdeps_are_shipped_not_loaded() {
 #[test]
 fn firmware_is_found_as_the_kernel_searches() {
     let inp = inputs();
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path().join("root");
-    copy_tree(&inp.rdma_core, &root);
+    let (_t, root) = rdma_core_copy();
     let fw = root.join("lib/firmware");
     std::fs::create_dir_all(fw.join("updates")).unwrap();
     std::fs::create_dir_all(fw.join("qlogic")).unwrap();
