@@ -111,3 +111,17 @@ pub fn rdma_core_copy() -> (tempfile::TempDir, PathBuf) {
     copy_tree(&inputs().rdma_core, &root);
     (t, root)
 }
+
+/// Run the binary on `root` with the plain Debian module tree.
+pub fn run_on(root: &Path, args: &[&str]) -> (i32, String, String) {
+    let inp = inputs();
+    let moddir = inp.moddir(&inp.kroot);
+    let mut a: Vec<&str> = args.to_vec();
+    a.extend([
+        "--root",
+        root.to_str().unwrap(),
+        "--moddir",
+        moddir.to_str().unwrap(),
+    ]);
+    run(&a)
+}

@@ -4,7 +4,7 @@
 //! written by hand: the RDMA modules and protocols the scenario must give.
 //! A `base` file names a scenario whose root is laid down first.
 
-use crate::common::{copy_tree, inputs, rdma_core_copy, repo, run};
+use crate::common::{copy_tree, inputs, rdma_core_copy, repo, run_on};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -100,19 +100,9 @@ fn scenario_root(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn plan_for(scenario: &Path) -> Value {
-    let inp = inputs();
     let (_t, root) = rdma_core_copy();
     lay_root(scenario, &root);
-    let moddir = inp.moddir(&inp.kroot);
-    let (code, out, err) = run(&[
-        "plan",
-        "--json",
-        "--hostonly",
-        "--root",
-        root.to_str().unwrap(),
-        "--moddir",
-        moddir.to_str().unwrap(),
-    ]);
+    let (code, out, err) = run_on(&root, &["plan", "--json", "--hostonly"]);
     assert_eq!(code, 0, "{}: {err}", scenario.display());
     serde_json::from_str(&out).unwrap()
 }
@@ -144,32 +134,16 @@ fn every_scenario_gives_its_expected_plan() {
 
 #[test]
 fn detect_says_no_rdma_hardware() {
-    let inp = inputs();
     let (_t, root) = scenario_root("none");
-    let moddir = inp.moddir(&inp.kroot);
-    let (code, out, err) = run(&[
-        "detect",
-        "--root",
-        root.to_str().unwrap(),
-        "--moddir",
-        moddir.to_str().unwrap(),
-    ]);
+    let (code, out, err) = run_on(&root, &["detect"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "no RDMA hardware found\n");
 }
 
 #[test]
 fn mlx4_en_is_derived_and_said() {
-    let inp = inputs();
     let (_t, root) = scenario_root("cx3-eth");
-    let moddir = inp.moddir(&inp.kroot);
-    let (code, out, err) = run(&[
-        "detect",
-        "--root",
-        root.to_str().unwrap(),
-        "--moddir",
-        moddir.to_str().unwrap(),
-    ]);
+    let (code, out, err) = run_on(&root, &["detect"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("enp4s0 (net, ID_NET_DRIVER mlx4_en)"), "{out}");
     assert!(
@@ -195,14 +169,7 @@ fn profiles_reproduce_hostonly_and_union() {
         let root = t.path().join(s);
         copy_tree(&inp.rdma_core, &root);
         lay_root(&fixtures().join(s), &root);
-        let (code, out, err) = run(&[
-            "detect",
-            "--json",
-            "--root",
-            root.to_str().unwrap(),
-            "--moddir",
-            moddir.to_str().unwrap(),
-        ]);
+        let (code, out, err) = run_on(&root, &["detect", "--json"]);
         assert_eq!(code, 0, "{err}");
         let prof = t.path().join(format!("{s}.json"));
         std::fs::write(&prof, &out).unwrap();
@@ -236,22 +203,12 @@ fn profiles_reproduce_hostonly_and_union() {
 
 #[test]
 fn sysfs_loops_and_junk_are_reported_not_fatal() {
-    let inp = inputs();
     let (_t, root) = scenario_root("cx5");
     let net = root.join("sys/class/net");
     std::os::unix::fs::symlink("loop-b", net.join("loop-a")).unwrap();
     std::os::unix::fs::symlink("loop-a", net.join("loop-b")).unwrap();
     std::os::unix::fs::symlink("/etc/shadow", net.join("escape")).unwrap();
-    let moddir = inp.moddir(&inp.kroot);
-    let (code, out, err) = run(&[
-        "plan",
-        "-v",
-        "--hostonly",
-        "--root",
-        root.to_str().unwrap(),
-        "--moddir",
-        moddir.to_str().unwrap(),
-    ]);
+    let (code, out, err) = run_on(&root, &["plan", "-v", "--hostonly"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("class/net/loop-a: too many levels of symbolic links"),
@@ -266,18 +223,8 @@ fn sysfs_loops_and_junk_are_reported_not_fatal() {
 
 #[test]
 fn explain_prints_the_chain_from_device_to_module() {
-    let inp = inputs();
     let (_t, root) = scenario_root("cx5");
-    let moddir = inp.moddir(&inp.kroot);
-    let (code, out, err) = run(&[
-        "plan",
-        "--explain",
-        "--hostonly",
-        "--root",
-        root.to_str().unwrap(),
-        "--moddir",
-        moddir.to_str().unwrap(),
-    ]);
+    let (code, out, err) = run_on(&root, &["plan", "--explain", "--hostonly"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("/devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0 -> rule /lib/udev/rules.d/90-rdma-hw-modules.rules:42 (kmod load mlx5_ib) -> mlx5_ib -> mlx5_core (dependency)"), "{out}");
     assert!(out.contains("/devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0/mlx5_core.rdma.0 -> modalias auxiliary:mlx5_core.rdma -> mlx5_ib\n"), "{out}");

@@ -22,6 +22,12 @@ pub fn plan_json(root: &Path, moddir: &Path, extra: &[&str]) -> Value {
     serde_json::from_str(&out).expect("plan --json is JSON")
 }
 
+/// `plan --json --generic` of `root` on the plain Debian tree.
+fn generic(root: &Path) -> Value {
+    let inp = inputs();
+    plan_json(root, &inp.moddir(&inp.kroot), &["--generic"])
+}
+
 pub fn module_names(plan: &Value) -> BTreeSet<String> {
     plan["modules"]
         .as_array()
@@ -84,7 +90,7 @@ fn reasons_of<'a>(plan: &'a Value, module: &str) -> &'a Vec<Value> {
 #[test]
 fn generic_plans_rdma_core_modules_and_closures() {
     let inp = inputs();
-    let plan = plan_json(&inp.rdma_core, &inp.moddir(&inp.kroot), &["--generic"]);
+    let plan = generic(&inp.rdma_core);
     assert_eq!(plan["mode"], "generic");
     let mods = module_names(&plan);
     let not_found: BTreeSet<String> = plan["not_found"]
@@ -199,11 +205,7 @@ fn generic_plans_rdma_core_modules_and_closures() {
 #[test]
 fn compressed_trees_plan_the_same_modules() {
     let inp = inputs();
-    let plain = module_names(&plan_json(
-        &inp.rdma_core,
-        &inp.moddir(&inp.kroot),
-        &["--generic"],
-    ));
+    let plain = module_names(&generic(&inp.rdma_core));
     for kroot in [&inp.kroot_xz, &inp.kroot_zst] {
         let p = plan_json(&inp.rdma_core, &inp.moddir(kroot), &["--generic"]);
         assert_eq!(module_names(&p), plain, "{}", kroot.display());
@@ -226,12 +228,8 @@ fn blacklist_removes_module_and_says_why() {
         "# site policy\nblacklist ib_iser\n",
     )
     .unwrap();
-    let before = module_names(&plan_json(
-        &inp.rdma_core,
-        &inp.moddir(&inp.kroot),
-        &["--generic"],
-    ));
-    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    let before = module_names(&generic(&inp.rdma_core));
+    let plan = generic(&root);
     let after = module_names(&plan);
     assert!(!after.contains("ib_iser"));
     let ex = plan["excluded"].as_array().unwrap();
@@ -258,7 +256,6 @@ fn blacklist_removes_module_and_says_why() {
 
 #[test]
 fn blacklisted_module_stays_when_another_needs_it() {
-    let inp = inputs();
     let (_t, root) = rdma_core_copy();
     // rdma_cm is blacklisted, but rdma_ucm and ib_iser depend on it.
     std::fs::write(
@@ -271,7 +268,7 @@ fn blacklisted_module_stays_when_another_needs_it() {
         "blacklist rdma_cm\n",
     )
     .unwrap();
-    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    let plan = generic(&root);
     assert!(module_names(&plan).contains("rdma_cm"));
     assert!(plan["excluded"].as_array().unwrap().is_empty());
     assert!(reasons_of(&plan, "rdma_cm")
@@ -281,9 +278,8 @@ fn blacklisted_module_stays_when_another_needs_it() {
 
 #[test]
 fn a_new_rule_line_changes_the_answer() {
-    let inp = inputs();
     let (_t, root) = rdma_core_copy();
-    let before = module_names(&plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]));
+    let before = module_names(&generic(&root));
     assert!(!before.contains("rdma_rxe"));
     let rules = root.join("lib/udev/rules.d/90-rdma-hw-modules.rules");
     let text = std::fs::read_to_string(&rules).unwrap();
@@ -292,7 +288,7 @@ fn a_new_rule_line_changes_the_answer() {
         "ENV{ID_NET_DRIVER}==\"virtio_net\", RUN{builtin}+=\"kmod load rdma_rxe\"\nLABEL=\"rdma_hw_modules_net_end\"",
     );
     std::fs::write(&rules, text).unwrap();
-    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    let plan = generic(&root);
     assert!(module_names(&plan).contains("rdma_rxe"));
     // An /etc rules file of the same name overrides /lib's.
     std::fs::create_dir_all(root.join("etc/udev/rules.d")).unwrap();
@@ -301,7 +297,7 @@ fn a_new_rule_line_changes_the_answer() {
         "# disabled by the admin\n",
     )
     .unwrap();
-    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    let plan = generic(&root);
     let mods = module_names(&plan);
     assert!(!mods.contains("rdma_rxe"));
     assert!(plan["modules"]
@@ -352,14 +348,13 @@ fn modules_and_files_commands_agree_with_plan() {
 
 #[test]
 fn weakdeps_are_shipped_not_loaded() {
-    let inp = inputs();
     let (_t, root) = rdma_core_copy();
     std::fs::write(
         root.join("etc/modprobe.d/weak.conf"),
         "weakdep rdma_ucm ib_srp\n",
     )
     .unwrap();
-    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    let plan = generic(&root);
     let m = |n: &str| {
         plan["modules"]
             .as_array()
@@ -391,7 +386,7 @@ fn firmware_is_found_as_the_kernel_searches() {
     std::fs::write(fw.join("updates/hfi1_dc8051.fw.xz"), "new").unwrap();
     std::fs::write(fw.join("qlogic/sd7220.fw.zst"), "z").unwrap();
     std::fs::write(root.join("usr/lib/firmware/cxgb4/t6fw.bin"), "c").unwrap();
-    let plan = plan_json(&root, &inp.moddir(&inp.kroot), &["--generic"]);
+    let plan = generic(&root);
     let f = |n: &str| -> Vec<String> {
         plan["firmware"]
             .as_array()
