@@ -215,7 +215,7 @@ struct Request {
 }
 
 /// Everything read once and shared by detect and plan.
-pub struct Context_ {
+pub struct Ctx {
     pub inputs: Inputs,
     pub db: ModDb,
     pub rules: Vec<RulesFile>,
@@ -224,9 +224,7 @@ pub struct Context_ {
     pub warnings: Vec<Warning>,
 }
 
-pub type Ctx = Context_;
-
-impl Context_ {
+impl Ctx {
     pub fn open(inputs: Inputs) -> Result<Self> {
         let db = ModDb::open(
             &inputs.root,
@@ -236,7 +234,7 @@ impl Context_ {
         )?;
         let mut warnings = Vec::new();
         let rules = rules::load(&inputs.root, &[], &mut warnings)?;
-        let mut ctx = Context_ {
+        let mut ctx = Ctx {
             inputs,
             db,
             rules,
@@ -996,22 +994,7 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
         if names.is_empty() {
             continue;
         }
-        let dest = if cf.path.starts_with('/')
-            && !cf
-                .path
-                .starts_with(&inputs.root.base().display().to_string())
-            || inputs.root.is_slash()
-        {
-            cf.path.clone()
-        } else {
-            format!(
-                "/etc/modprobe.d/{}",
-                Path::new(&cf.path)
-                    .file_name()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or("extra.conf")
-            )
-        };
+        let Some(dest) = &cf.dest else { continue };
         let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
         push_file(
             &mut plan_files,

@@ -63,6 +63,8 @@ pub struct ConfigFile {
     pub path: String,
     /// Host path to copy from.
     pub host: std::path::PathBuf,
+    /// Where it goes in an image (None: depmod's own files, regenerated there).
+    pub dest: Option<String>,
     /// True for modprobe.d files; false for depmod's modules.softdep/weakdep.
     pub modprobe_d: bool,
     /// Normalised module names named anywhere in the file.

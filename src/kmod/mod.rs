@@ -432,16 +432,33 @@ pub fn load_config(
     }
     by_name.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     for p in extra {
-        by_name.push((String::new(), p.clone(), p.display().to_string(), true));
+        let base = p
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("extra.conf");
+        by_name.push((
+            format!("/etc/modprobe.d/{base}"),
+            p.clone(),
+            p.display().to_string(),
+            true,
+        ));
     }
     let mut cfg = Config::default();
-    for (_, host, label, modprobe_d) in by_name {
+    for (name, host, label, modprobe_d) in by_name {
+        // modprobe.d files keep their path in an image; --config files go to
+        // /etc/modprobe.d under their own name.
+        let dest = match (modprobe_d, name.starts_with('/')) {
+            (false, _) => None,
+            (true, true) => Some(name),
+            (true, false) => Some(label.clone()),
+        };
         let bytes = std::fs::read(&host).with_context(|| host.display().to_string())?;
         let text = String::from_utf8_lossy(&bytes);
         let names = cfg.parse_file(&text, &label, warnings);
         cfg.files.push(config::ConfigFile {
             path: label,
             host,
+            dest,
             modprobe_d,
             names,
         });

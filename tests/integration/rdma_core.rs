@@ -475,3 +475,32 @@ fn driver_and_protocol_by_hand() {
     );
     assert!(!dests.contains("/etc/rdma/modules/infiniband.conf"));
 }
+
+#[test]
+fn extra_config_is_read_and_shipped() {
+    let inp = inputs();
+    let t = tempfile::tempdir().unwrap();
+    let conf = t.path().join("rxe-crc.conf");
+    std::fs::write(&conf, "# rdma_rxe asks the crypto API for crc32 at run time\nsoftdep rdma_rxe pre: crc32_generic\n").unwrap();
+    let plan = plan_json(
+        &inp.rdma_core,
+        &inp.moddir(&inp.kroot),
+        &["--driver", "rdma_rxe", "--config", conf.to_str().unwrap()],
+    );
+    let crc = plan["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "crc32_generic")
+        .expect("softdep planned");
+    assert_eq!(crc["reasons"][0]["kind"], "softdep");
+    assert_eq!(crc["reasons"][0]["of"], "rdma_rxe");
+    assert_eq!(crc["reasons"][0]["line"], 2);
+    let f = plan["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["dest"] == "/etc/modprobe.d/rxe-crc.conf")
+        .expect("shipped");
+    assert_eq!(f["source"], conf.to_str().unwrap());
+}
