@@ -1000,7 +1000,7 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
             &mut plan_files,
             FileKind::Modprobe,
             &cf.host,
-            &dest,
+            dest,
             &format!("names {}", names.join(", ")),
         );
     }
