@@ -86,8 +86,18 @@ pub enum Command {
         paths: bool,
     },
     /// `SOURCE DESTINATION` pairs for everything that is not a module
-    #[command(after_help = "Example:\n  rdma-initrd files --generic --root /srv/image")]
-    Files,
+    #[command(
+        after_help = "Example:\n  rdma-initrd files --generic --root /srv/image --extract /tmp/rdma-units"
+    )]
+    Files {
+        /// Write rdma-initrd's own (embedded) files the plan uses into DIR and
+        /// print their paths there (without it they print as `embedded:NAME`)
+        #[arg(long, value_name = "DIR")]
+        extract: Option<PathBuf>,
+        /// Prefix each line with the kind (rule, unit, conf, modprobe, program, firmware)
+        #[arg(long)]
+        kind: bool,
+    },
 }
 
 /// Parse, run, and map the outcome to an exit code (0 ok, 2 usage or input error).
@@ -149,9 +159,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             crate::output::modules(&mut out, &p, paths)?;
             report_warnings(g, &p.warnings, &p.not_understood);
         }
-        Command::Files => {
+        Command::Files { extract, kind } => {
             let p = plan::build(&ctx)?;
-            crate::output::files(&mut out, &p)?;
+            crate::output::files(&mut out, &p, extract.as_deref(), kind)?;
             report_warnings(g, &p.warnings, &p.not_understood);
         }
     }

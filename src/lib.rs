@@ -11,3 +11,4 @@ pub mod root;
 pub mod sysfs;
 pub mod systemd;
 pub mod udev;
+pub mod units;

@@ -251,13 +251,7 @@ pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()
     }
     writeln!(out, "\nfiles ({}):", p.files.len())?;
     for f in &p.files {
-        let kind = match f.kind {
-            FileKind::Rule => "rule",
-            FileKind::Unit => "unit",
-            FileKind::Conf => "conf",
-            FileKind::Modprobe => "modprobe",
-            FileKind::Program => "program",
-        };
+        let kind = kind_name(f.kind);
         writeln!(out, "  {kind:<9} {:<56} {}", f.dest, f.reason)?;
     }
     if !p.excluded.is_empty() {
@@ -291,13 +285,52 @@ pub fn modules(out: &mut impl Write, p: &Plan, paths: bool) -> io::Result<()> {
     Ok(())
 }
 
-pub fn files(out: &mut impl Write, p: &Plan) -> io::Result<()> {
+pub fn kind_name(k: FileKind) -> &'static str {
+    match k {
+        FileKind::Rule => "rule",
+        FileKind::Unit => "unit",
+        FileKind::Conf => "conf",
+        FileKind::Modprobe => "modprobe",
+        FileKind::Program => "program",
+    }
+}
+
+pub fn files(
+    out: &mut impl Write,
+    p: &Plan,
+    extract: Option<&std::path::Path>,
+    kind: bool,
+) -> anyhow::Result<()> {
+    let mut lines: Vec<(&str, String, &str)> = Vec::new();
     for f in &p.files {
-        writeln!(out, "{} {}", f.source, f.dest)?;
+        let src = match (crate::units::by_source(&f.source), extract) {
+            (Some(e), Some(dir)) => {
+                let path = dir.join(e.name);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&path, e.text)?;
+                path.display().to_string()
+            }
+            _ => f.source.clone(),
+        };
+        lines.push((kind_name(f.kind), src, &f.dest));
     }
     for fw in &p.firmware {
         for f in &fw.files {
-            writeln!(out, "{} {}", f.source, f.path)?;
+            lines.push(("firmware", f.source.clone(), &f.path));
+        }
+    }
+    if kind {
+        for w in &p.wants {
+            lines.push(("want", "initrd.target".into(), w));
+        }
+    }
+    for (k, src, dest) in lines {
+        if kind {
+            writeln!(out, "{k} {src} {dest}")?;
+        } else {
+            writeln!(out, "{src} {dest}")?;
         }
     }
     Ok(())

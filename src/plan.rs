@@ -9,6 +9,7 @@ use crate::systemd;
 use crate::udev::device::{Device, Parent};
 use crate::udev::eval::{self, EffectKind, Outcome};
 use crate::udev::rules::{self, RulesFile};
+use crate::units;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -185,7 +186,12 @@ pub struct Plan {
     pub moddir: String,
     pub mode: Mode,
     pub profiles: Vec<String>,
-    pub rdma_core_rules: bool,
+    /// "root": the root's RDMA rules decide; "embedded": it has none, and
+    /// rdma-initrd's own (units/) are used.
+    pub rules_source: String,
+    /// Units to start in the initrd whatever the hardware (`--protocol`),
+    /// wanted by initrd.target.
+    pub wants: Vec<String>,
     pub devices: Vec<DeviceReport>,
     pub protocols: Vec<String>,
     pub modules: Vec<PlanModule>,
@@ -221,6 +227,8 @@ pub struct Ctx {
     pub rules: Vec<RulesFile>,
     /// Indices into `rules` of the files that concern RDMA.
     pub rdma_rules: Vec<usize>,
+    /// True when the root has no RDMA rules and rdma-initrd's own are used.
+    pub embedded_rules: bool,
     pub warnings: Vec<Warning>,
 }
 
@@ -239,11 +247,28 @@ impl Ctx {
             db,
             rules,
             rdma_rules: Vec::new(),
+            embedded_rules: false,
             warnings,
         };
         ctx.rdma_rules = (0..ctx.rules.len())
             .filter(|&i| ctx.is_rdma_rules_file(&ctx.rules[i]))
             .collect();
+        if ctx.rdma_rules.is_empty() {
+            // No rdma-core in the root: rdma-initrd's own rules decide.
+            for e in units::RULES {
+                let name = e.dest.rsplit('/').next().unwrap_or(e.name).to_string();
+                let f = RulesFile::from_text(
+                    name,
+                    e.dest.into(),
+                    units::source_of(e).into(),
+                    e.text,
+                    &mut ctx.warnings,
+                );
+                ctx.rdma_rules.push(ctx.rules.len());
+                ctx.rules.push(f);
+            }
+            ctx.embedded_rules = true;
+        }
         Ok(ctx)
     }
 
@@ -672,11 +697,34 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
             continue;
         }
         let (file_name, instance) = systemd::split_instance(&unit);
-        let Some((inner, host)) = systemd::find_unit(&inputs.root, &file_name)? else {
+        let found = match systemd::find_unit(&inputs.root, &file_name)? {
+            Some((inner, host)) => {
+                let text =
+                    std::fs::read_to_string(&host).with_context(|| host.display().to_string())?;
+                Some((inner, host.display().to_string(), text, false))
+            }
+            None if ctx.embedded_rules => units::UNITS
+                .iter()
+                .find(|e| e.dest.rsplit('/').next() == Some(file_name.as_str()))
+                .map(|e| {
+                    (
+                        e.dest.to_string(),
+                        units::source_of(e),
+                        e.text.to_string(),
+                        true,
+                    )
+                }),
+            None => None,
+        };
+        let Some((inner, source, text, embedded)) = found else {
             warnings.push(format!("unit {unit} ({why}) is not in the root"));
             continue;
         };
-        let text = std::fs::read_to_string(&host).with_context(|| host.display().to_string())?;
+        let why = if embedded {
+            format!("{why}; the root has no {file_name}: rdma-initrd's own")
+        } else {
+            why
+        };
         let u = systemd::Unit::parse(&text);
         let loader: Vec<Vec<String>> = u
             .exec_lines(instance.as_deref())
@@ -684,12 +732,25 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
             .filter(|w| w[0].rsplit('/').next() == Some("systemd-modules-load"))
             .collect();
         if file_name.ends_with(".target") {
-            push_file(&mut plan_files, FileKind::Unit, &host, &inner, &why);
+            push_file(&mut plan_files, FileKind::Unit, &source, &inner, &why);
             for w in u.wants(instance.as_deref()) {
                 unit_queue.push((w, format!("wanted by {unit}")));
             }
         } else if !loader.is_empty() {
-            push_file(&mut plan_files, FileKind::Unit, &host, &inner, &why);
+            push_file(&mut plan_files, FileKind::Unit, &source, &inner, &why);
+            let before_initrd = u
+                .values("Before")
+                .flat_map(|v| v.split_ascii_whitespace())
+                .any(|x| x == "initrd.target");
+            if !before_initrd {
+                push_file(
+                    &mut plan_files,
+                    FileKind::Unit,
+                    &units::source_of(&units::INITRD_DROPIN),
+                    &format!("/usr/lib/systemd/system/{file_name}.d/rdma-initrd.conf"),
+                    &format!("{inner} lacks Before=initrd.target: initrd-cleanup would stop it before switch-root (rdma-core PR #1481)"),
+                );
+            }
             for words in &loader {
                 programs.push((words[0].clone(), format!("ExecStart of {unit}")));
                 for conf in &words[1..] {
@@ -712,24 +773,46 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
                 confs.entry(p).or_insert(host);
             }
         }
+        if ctx.embedded_rules {
+            for e in units::CONFS {
+                let host = inputs.root.resolve(e.dest)?;
+                confs.entry(e.dest.to_string()).or_insert(host);
+            }
+        }
     }
     for (conf, host) in &confs {
-        let text = match std::fs::read(host) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        let (text, source, why) = match std::fs::read(host) {
+            Ok(b) => (
+                String::from_utf8_lossy(&b).into_owned(),
+                host.display().to_string(),
+                "modules-load list of an RDMA unit".to_string(),
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                warnings.push(format!("{conf}: not found in the root"));
-                continue;
+                match units::CONFS
+                    .iter()
+                    .find(|e| e.dest == conf)
+                    .filter(|_| ctx.embedded_rules)
+                {
+                    Some(e) => (
+                        e.text.to_string(),
+                        units::source_of(e),
+                        format!("the root has no {conf}: rdma-initrd's own"),
+                    ),
+                    None => {
+                        warnings.push(format!("{conf}: not found in the root"));
+                        continue;
+                    }
+                }
             }
             Err(e) => anyhow::bail!("{}: {e}", host.display()),
         };
-        let names = systemd::parse_modules_list(&text, &host.display().to_string())?;
-        push_file(
-            &mut plan_files,
-            FileKind::Conf,
-            host,
-            conf,
-            "modules-load list of an RDMA unit",
-        );
+        let label = if source.starts_with(units::PREFIX) {
+            source.clone()
+        } else {
+            host.display().to_string()
+        };
+        let names = systemd::parse_modules_list(&text, &label)?;
+        push_file(&mut plan_files, FileKind::Conf, &source, conf, &why);
         for (n, line) in names {
             requests.push(Request {
                 name: n.clone(),
@@ -965,9 +1048,13 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
         push_file(
             &mut plan_files,
             FileKind::Rule,
-            &f.host,
+            &f.host.display().to_string(),
             &f.path,
-            "rules for RDMA devices",
+            if ctx.embedded_rules {
+                "the root has no RDMA rules (no rdma-core): rdma-initrd's own"
+            } else {
+                "rules for RDMA devices"
+            },
         );
         for l in &f.lines {
             for t in &l.tokens {
@@ -985,6 +1072,31 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
             }
         }
     }
+    // The net rules match ID_NET_DRIVER, which only the net_setup_link (or
+    // net_driver) builtin sets: its rules file must be in the image too.
+    if let Some(m) = ctx
+        .rdma_rules
+        .iter()
+        .map(|&i| &ctx.rules[i])
+        .find(|f| f.matches_net_driver())
+    {
+        match ctx.rules.iter().find(|f| f.sets_net_driver() && !f.host.starts_with(units::PREFIX)) {
+            Some(f) => push_file(
+                &mut plan_files,
+                FileKind::Rule,
+                &f.host.display().to_string(),
+                &f.path,
+                &format!("sets ID_NET_DRIVER, which {} matches", m.path),
+            ),
+            None => push_file(
+                &mut plan_files,
+                FileKind::Rule,
+                &units::source_of(&units::NET_SETUP_LINK),
+                units::NET_SETUP_LINK.dest,
+                &format!("{} matches ID_NET_DRIVER and no rules file of the root sets it: rdma-initrd's own", m.path),
+            ),
+        }
+    }
     for cf in ctx.db.config.files.iter().filter(|c| c.modprobe_d) {
         let names: Vec<&String> = cf
             .names
@@ -999,7 +1111,7 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
         push_file(
             &mut plan_files,
             FileKind::Modprobe,
-            &cf.host,
+            &cf.host.display().to_string(),
             dest,
             &format!("names {}", names.join(", ")),
         );
@@ -1021,9 +1133,13 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
             continue;
         }
         match systemd::first_existing(&inputs.root, &cands)? {
-            Some((inner, host)) => {
-                push_file(&mut plan_files, FileKind::Program, &host, &inner, &why)
-            }
+            Some((inner, host)) => push_file(
+                &mut plan_files,
+                FileKind::Program,
+                &host.display().to_string(),
+                &inner,
+                &why,
+            ),
             None => warnings.push(format!("program {label} ({why}) is not in the root")),
         }
     }
@@ -1043,8 +1159,8 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
         .map(|w| w.to_string())
         .collect();
     warnings.append(&mut w2);
-    if ctx.rdma_rules.is_empty() {
-        warnings.push("no RDMA udev rules (rdma-core) in the root".into());
+    if ctx.embedded_rules {
+        warnings.push("no RDMA udev rules (rdma-core) in the root: rdma-initrd's own rules, units and confs are used".into());
     }
     Ok(Plan {
         schema: 1,
@@ -1057,7 +1173,17 @@ pub fn build(ctx: &Ctx) -> Result<Plan> {
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
-        rdma_core_rules: !ctx.rdma_rules.is_empty(),
+        rules_source: if ctx.embedded_rules {
+            "embedded"
+        } else {
+            "root"
+        }
+        .into(),
+        wants: sel
+            .protocols
+            .iter()
+            .map(|p| format!("rdma-load-modules@{p}.service"))
+            .collect(),
         devices: reports,
         protocols: protocols.into_iter().collect(),
         modules,
@@ -1110,13 +1236,13 @@ impl Acc {
     }
 }
 
-fn push_file(v: &mut Vec<PlanFile>, kind: FileKind, host: &Path, dest: &str, why: &str) {
+fn push_file(v: &mut Vec<PlanFile>, kind: FileKind, source: &str, dest: &str, why: &str) {
     if v.iter().any(|f| f.dest == dest) {
         return;
     }
     v.push(PlanFile {
         kind,
-        source: host.display().to_string(),
+        source: source.to_string(),
         dest: dest.to_string(),
         reason: why.to_string(),
     });

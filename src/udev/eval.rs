@@ -482,27 +482,12 @@ pub fn not_understood(files: &[RulesFile]) -> Vec<(Origin, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::udev::rules;
 
     fn file(name: &str, text: &str) -> RulesFile {
         let mut w = Vec::new();
-        let lines = rules::parse(text, name, &mut w);
+        let f = RulesFile::from_text(name.into(), name.into(), name.into(), text, &mut w);
         assert!(w.is_empty(), "{w:?}");
-        let mut labels = std::collections::HashMap::new();
-        for (i, l) in lines.iter().enumerate() {
-            for t in &l.tokens {
-                if t.key == "LABEL" {
-                    labels.insert(t.value.clone(), i);
-                }
-            }
-        }
-        RulesFile {
-            name: name.into(),
-            path: name.into(),
-            host: name.into(),
-            lines,
-            labels,
-        }
+        f
     }
 
     #[test]

@@ -232,7 +232,20 @@ pub fn load(
             }
         };
         let text = String::from_utf8_lossy(&bytes);
-        let lines = parse(&text, &path, warnings);
+        out.push(RulesFile::from_text(n, path, host, &text, warnings));
+    }
+    Ok(out)
+}
+
+impl RulesFile {
+    pub fn from_text(
+        name: String,
+        path: String,
+        host: PathBuf,
+        text: &str,
+        warnings: &mut Vec<Warning>,
+    ) -> Self {
+        let lines = parse(text, &path, warnings);
         let mut labels = HashMap::new();
         for (idx, l) in lines.iter().enumerate() {
             for t in &l.tokens {
@@ -241,15 +254,35 @@ pub fn load(
                 }
             }
         }
-        out.push(RulesFile {
-            name: n,
+        RulesFile {
+            name,
             path,
             host,
             lines,
             labels,
-        });
+        }
     }
-    Ok(out)
+
+    /// True when a line imports the builtin that sets ID_NET_DRIVER.
+    pub fn sets_net_driver(&self) -> bool {
+        self.lines.iter().flat_map(|l| &l.tokens).any(|t| {
+            (t.key == "IMPORT"
+                && t.attr.as_deref() == Some("builtin")
+                && matches!(
+                    t.value.split_ascii_whitespace().next(),
+                    Some("net_setup_link" | "net_driver")
+                ))
+                || (t.key == "ENV" && t.attr.as_deref() == Some("ID_NET_DRIVER") && !t.is_match())
+        })
+    }
+
+    /// True when a line matches on ENV{ID_NET_DRIVER}.
+    pub fn matches_net_driver(&self) -> bool {
+        self.lines
+            .iter()
+            .flat_map(|l| &l.tokens)
+            .any(|t| t.key == "ENV" && t.attr.as_deref() == Some("ID_NET_DRIVER") && t.is_match())
+    }
 }
 
 #[cfg(test)]

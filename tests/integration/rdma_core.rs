@@ -336,7 +336,12 @@ fn modules_and_files_commands_agree_with_plan() {
         assert!(Path::new(p).is_file(), "{p}");
         assert!(p.starts_with(moddir.to_str().unwrap()));
     }
-    let (code, files, _) = run(&[&["files"][..], &base].concat());
+    let ex = tempfile::tempdir().unwrap();
+    let (code, files, _) = run(&[
+        &["files", "--extract", ex.path().to_str().unwrap()][..],
+        &base,
+    ]
+    .concat());
     assert_eq!(code, 0);
     for l in files.lines() {
         let (src, dest) = l.split_once(' ').unwrap();
@@ -503,4 +508,90 @@ fn extra_config_is_read_and_shipped() {
         .find(|f| f["dest"] == "/etc/modprobe.d/rxe-crc.conf")
         .expect("shipped");
     assert_eq!(f["source"], conf.to_str().unwrap());
+}
+
+#[test]
+fn initrd_essentials_are_added_where_the_root_lacks_them() {
+    let plan = generic(&inputs().rdma_core);
+    assert_eq!(plan["rules_source"], "root");
+    let file = |dest: &str| {
+        plan["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["dest"] == dest)
+            .cloned()
+    };
+    // Debian 44's unit lacks Before=initrd.target: a drop-in adds it.
+    let d = file("/usr/lib/systemd/system/rdma-load-modules@.service.d/rdma-initrd.conf")
+        .expect("drop-in");
+    assert_eq!(
+        d["source"],
+        "embedded:rdma-load-modules@.service.d/rdma-initrd.conf"
+    );
+    assert!(d["reason"]
+        .as_str()
+        .unwrap()
+        .contains("lacks Before=initrd.target"));
+    // The rdma-core root has no udev of its own: net_setup_link comes from units/.
+    let n = file("/usr/lib/udev/rules.d/80-net-setup-link.rules").expect("net_setup_link rule");
+    assert_eq!(n["source"], "embedded:80-net-setup-link.rules");
+    // With the root's own 80-net-setup-link.rules, that one is taken.
+    let (_t, root) = rdma_core_copy();
+    std::fs::write(
+        root.join("lib/udev/rules.d/80-net-setup-link.rules"),
+        "SUBSYSTEM!=\"net\", GOTO=\"end\"\nIMPORT{builtin}=\"net_setup_link\"\nLABEL=\"end\"\n",
+    )
+    .unwrap();
+    let p2 = generic(&root);
+    let n2 = p2["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            f["dest"]
+                .as_str()
+                .unwrap()
+                .ends_with("80-net-setup-link.rules")
+        })
+        .unwrap();
+    assert_eq!(n2["dest"], "/lib/udev/rules.d/80-net-setup-link.rules");
+    assert!(n2["source"]
+        .as_str()
+        .unwrap()
+        .starts_with(root.to_str().unwrap()));
+}
+
+#[test]
+fn a_root_without_rdma_core_uses_the_embedded_set() {
+    let t = tempfile::tempdir().unwrap();
+    let plan = generic(t.path());
+    assert_eq!(plan["rules_source"], "embedded");
+    let mods = module_names(&plan);
+    for m in [
+        "mlx5_ib", "mlx4_ib", "irdma", "rpcrdma", "ib_ipoib", "ib_iser",
+    ] {
+        assert!(mods.contains(m), "{m}");
+    }
+    let srcs: BTreeSet<&str> = plan["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["source"].as_str().unwrap())
+        .collect();
+    for s in [
+        "embedded:90-rdma-initrd-hw.rules",
+        "embedded:rdma-load-modules@.service",
+        "embedded:rdma-hw.target",
+        "embedded:modules/rdma.conf",
+    ] {
+        assert!(srcs.contains(s), "{s}: {srcs:?}");
+    }
+    // Our own unit is already initrd-ready: no drop-in.
+    assert!(!srcs.contains("embedded:rdma-load-modules@.service.d/rdma-initrd.conf"));
+    assert!(plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("rdma-initrd's own rules")));
 }

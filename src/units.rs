@@ -1,0 +1,85 @@
+//! The project's own rules, units and confs (`units/` in the repository),
+//! embedded in the binary. Used only where the root lacks them; the plan
+//! names each use and its reason.
+
+/// (name under units/, destination in an image, contents)
+pub struct Embedded {
+    pub name: &'static str,
+    pub dest: &'static str,
+    pub text: &'static str,
+}
+
+macro_rules! unit {
+    ($name:literal, $dest:literal) => {
+        Embedded {
+            name: $name,
+            dest: $dest,
+            text: include_str!(concat!("../units/", $name)),
+        }
+    };
+}
+
+pub const RULES: &[Embedded] = &[
+    unit!(
+        "75-rdma-initrd-description.rules",
+        "/usr/lib/udev/rules.d/75-rdma-initrd-description.rules"
+    ),
+    unit!(
+        "90-rdma-initrd-hw.rules",
+        "/usr/lib/udev/rules.d/90-rdma-initrd-hw.rules"
+    ),
+    unit!(
+        "90-rdma-initrd-ulp.rules",
+        "/usr/lib/udev/rules.d/90-rdma-initrd-ulp.rules"
+    ),
+];
+
+pub const NET_SETUP_LINK: Embedded = unit!(
+    "80-net-setup-link.rules",
+    "/usr/lib/udev/rules.d/80-net-setup-link.rules"
+);
+
+pub const UNITS: &[Embedded] = &[
+    unit!("rdma-hw.target", "/usr/lib/systemd/system/rdma-hw.target"),
+    unit!(
+        "rdma-load-modules@.service",
+        "/usr/lib/systemd/system/rdma-load-modules@.service"
+    ),
+];
+
+pub const INITRD_DROPIN: Embedded = unit!(
+    "rdma-load-modules@.service.d/rdma-initrd.conf",
+    "/usr/lib/systemd/system/rdma-load-modules@.service.d/rdma-initrd.conf"
+);
+
+pub const CONFS: &[Embedded] = &[
+    unit!("modules/rdma.conf", "/etc/rdma/modules/rdma.conf"),
+    unit!(
+        "modules/infiniband.conf",
+        "/etc/rdma/modules/infiniband.conf"
+    ),
+    unit!("modules/iwarp.conf", "/etc/rdma/modules/iwarp.conf"),
+    unit!("modules/opa.conf", "/etc/rdma/modules/opa.conf"),
+    unit!("modules/roce.conf", "/etc/rdma/modules/roce.conf"),
+];
+
+/// How an embedded file is named as a plan source.
+pub const PREFIX: &str = "embedded:";
+
+pub fn all() -> impl Iterator<Item = &'static Embedded> {
+    RULES
+        .iter()
+        .chain(UNITS.iter())
+        .chain(CONFS.iter())
+        .chain([&NET_SETUP_LINK, &INITRD_DROPIN])
+}
+
+/// The embedded file a plan source names (`embedded:NAME`).
+pub fn by_source(source: &str) -> Option<&'static Embedded> {
+    let name = source.strip_prefix(PREFIX)?;
+    all().find(|e| e.name == name)
+}
+
+pub fn source_of(e: &Embedded) -> String {
+    format!("{PREFIX}{}", e.name)
+}
