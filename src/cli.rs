@@ -62,6 +62,26 @@ pub struct Global {
     pub quiet: bool,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum CompressArg {
+    Zstd,
+    Xz,
+    Gzip,
+    None,
+}
+
+impl From<CompressArg> for crate::kmod::compress::Compression {
+    fn from(c: CompressArg) -> Self {
+        use crate::kmod::compress::Compression as C;
+        match c {
+            CompressArg::Zstd => C::Zstd,
+            CompressArg::Xz => C::Xz,
+            CompressArg::Gzip => C::Gzip,
+            CompressArg::None => C::None,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// List RDMA-relevant devices, the rule that matched, the module it loads, their protocols
@@ -69,6 +89,9 @@ pub enum Command {
     Detect {
         #[arg(long)]
         json: bool,
+        /// Print nothing; exit 0 when RDMA hardware is present, 1 when not
+        #[arg(long, conflicts_with = "json")]
+        check: bool,
     },
     /// Modules in load order, firmware, and files to install, each with why
     #[command(after_help = "Example:\n  rdma-initrd plan --generic --explain")]
@@ -85,6 +108,29 @@ pub enum Command {
         #[arg(long)]
         paths: bool,
     },
+    /// Write the plan as a tree (--destdir) or an initramfs image (--output), optionally over an existing image (--base)
+    #[command(
+        group(clap::ArgGroup::new("target").required(true).args(["destdir", "output"])),
+        after_help = "Examples:\n  rdma-initrd install --output /boot/rdma.img --compress zstd\n  rdma-initrd install --base /boot/initrd.img-$(uname -r) --output /boot/initrd-rdma.img"
+    )]
+    Install {
+        /// Write the files under DIR
+        #[arg(long, value_name = "DIR")]
+        destdir: Option<PathBuf>,
+        /// Write a newc cpio image (temp file + rename; an existing FILE is replaced only when complete)
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "zstd")]
+        compress: CompressArg,
+        /// An existing initramfs to add the plan to (uncompressed early segments are kept as they are)
+        #[arg(long, value_name = "IMAGE", requires = "output")]
+        base: Option<PathBuf>,
+    },
+    /// Check an initramfs against the plan; exit 1 with what is missing
+    #[command(
+        after_help = "Example:\n  rdma-initrd verify --generic /boot/initrd.img-6.1.0-56-amd64"
+    )]
+    Verify { image: PathBuf },
     /// `SOURCE DESTINATION` pairs for everything that is not a module
     #[command(
         after_help = "Example:\n  rdma-initrd files --generic --root /srv/image --extract /tmp/rdma-units"
@@ -94,7 +140,9 @@ pub enum Command {
         /// print their paths there (without it they print as `embedded:NAME`)
         #[arg(long, value_name = "DIR")]
         extract: Option<PathBuf>,
-        /// Prefix each line with the kind (rule, unit, conf, modprobe, program, firmware)
+        /// Print `KIND ORIGIN SOURCE DEST`: KIND is rule, unit, conf, modprobe,
+        /// program, firmware or want; ORIGIN is `root` (SOURCE is a path inside
+        /// --root) or `host` (SOURCE is a host path)
         #[arg(long)]
         kind: bool,
     },
@@ -125,13 +173,20 @@ pub fn run(cli: Cli) -> Result<i32> {
     let g = &cli.global;
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Detect { json } => {
+        Command::Detect { json, check } => {
             let (devices, warnings) = ctx.detect_devices();
             let mut devices = devices;
             for p in &g.profile {
                 devices.extend(plan::read_profile(p)?.devices);
             }
             let ev = plan::evaluate_devices(&ctx, &devices);
+            if check {
+                return Ok(if crate::output::any_rdma(&ev.reports) {
+                    0
+                } else {
+                    1
+                });
+            }
             if json {
                 crate::output::detect_json(&mut out, &ctx, &devices, &ev.reports)?;
             } else {
@@ -159,6 +214,66 @@ pub fn run(cli: Cli) -> Result<i32> {
             crate::output::modules(&mut out, &p, paths)?;
             report_warnings(g, &p.warnings, &p.not_understood);
         }
+        Command::Install {
+            destdir,
+            output,
+            compress,
+            base,
+        } => {
+            let p = plan::build(&ctx)?;
+            let base_img = match &base {
+                Some(b) => Some(crate::image::read(b)?),
+                None => None,
+            };
+            let tree = crate::image::plan_tree(&ctx, &p, base_img.as_ref().map(|i| &i.tree))?;
+            if let Some(d) = destdir {
+                crate::image::write_destdir(&tree, &d)?;
+            }
+            if let Some(o) = output {
+                let early = match (&base, &base_img) {
+                    (Some(b), Some(img)) => std::fs::read(b)?[..img.early_len].to_vec(),
+                    _ => Vec::new(),
+                };
+                crate::image::write_image(
+                    &tree,
+                    compress.into(),
+                    source_date_epoch()?,
+                    &early,
+                    &o,
+                )?;
+            }
+            report_warnings(g, &p.warnings, &p.not_understood);
+        }
+        Command::Verify { image } => {
+            let p = plan::build(&ctx)?;
+            let img = crate::image::read(&image)?;
+            let missing = crate::image::verify(&p, &img.tree)?;
+            report_warnings(g, &p.warnings, &p.not_understood);
+            use std::io::Write;
+            if missing.is_empty() {
+                if !g.quiet {
+                    writeln!(
+                        out,
+                        "{}: complete ({} modules, {} firmware, {} files)",
+                        image.display(),
+                        p.modules.iter().filter(|m| !m.builtin).count(),
+                        p.firmware.iter().map(|f| f.files.len()).sum::<usize>(),
+                        p.files.len()
+                    )?;
+                }
+                return Ok(0);
+            }
+            writeln!(
+                out,
+                "{}: missing {} item(s):",
+                image.display(),
+                missing.len()
+            )?;
+            for m in &missing {
+                writeln!(out, "  {m}")?;
+            }
+            return Ok(1);
+        }
         Command::Files { extract, kind } => {
             let p = plan::build(&ctx)?;
             crate::output::files(&mut out, &p, extract.as_deref(), kind)?;
@@ -166,6 +281,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// mtime for every entry of an image: SOURCE_DATE_EPOCH, or 0.
+fn source_date_epoch() -> Result<u32> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse::<u32>()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={v}: not a number of seconds")),
+        Err(_) => Ok(0),
+    }
 }
 
 fn report_warnings(g: &Global, warnings: &[String], not_understood: &[String]) {

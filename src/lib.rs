@@ -2,8 +2,11 @@
 //! an initramfs needs so that early boot takes rdma-core's hot-plug path.
 
 pub mod cli;
+pub mod cpio;
+pub mod elfdeps;
 pub mod error;
 pub mod firmware;
+pub mod image;
 pub mod kmod;
 pub mod output;
 pub mod plan;

@@ -42,6 +42,10 @@ pub fn detect_json(
     Ok(())
 }
 
+pub fn any_rdma(reports: &[DeviceReport]) -> bool {
+    reports.iter().any(is_rdma)
+}
+
 fn is_rdma(r: &DeviceReport) -> bool {
     r.device.subsystem == "infiniband" || r.loads.iter().any(|l| !l.module.is_empty())
 }
@@ -301,36 +305,53 @@ pub fn files(
     extract: Option<&std::path::Path>,
     kind: bool,
 ) -> anyhow::Result<()> {
-    let mut lines: Vec<(&str, String, &str)> = Vec::new();
+    // (kind, origin, source, dest)
+    let mut lines: Vec<(&str, &str, String, String)> = Vec::new();
+    let root = std::path::Path::new(&p.root);
+    let place = |src: &str| -> (&'static str, String) {
+        match std::path::Path::new(src).strip_prefix(root) {
+            Ok(rel) if root != std::path::Path::new("/") => ("root", format!("/{}", rel.display())),
+            Ok(_) => ("root", src.to_string()),
+            Err(_) => ("host", src.to_string()),
+        }
+    };
     for f in &p.files {
-        let src = match (crate::units::by_source(&f.source), extract) {
+        let (origin, src) = match (crate::units::by_source(&f.source), extract) {
             (Some(e), Some(dir)) => {
                 let path = dir.join(e.name);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
                 std::fs::write(&path, e.text)?;
-                path.display().to_string()
+                ("host", path.display().to_string())
             }
-            _ => f.source.clone(),
+            (Some(_), None) => ("host", f.source.clone()),
+            (None, _) => place(&f.source),
         };
-        lines.push((kind_name(f.kind), src, &f.dest));
+        lines.push((kind_name(f.kind), origin, src, f.dest.clone()));
     }
     for fw in &p.firmware {
         for f in &fw.files {
-            lines.push(("firmware", f.source.clone(), &f.path));
+            let (origin, src) = place(&f.source);
+            lines.push(("firmware", origin, src, f.path.clone()));
         }
     }
     if kind {
         for w in &p.wants {
-            lines.push(("want", "initrd.target".into(), w));
+            lines.push(("want", "unit", "initrd.target".into(), w.clone()));
         }
     }
-    for (k, src, dest) in lines {
+    for (k, origin, src, dest) in lines {
         if kind {
-            writeln!(out, "{k} {src} {dest}")?;
+            writeln!(out, "{k} {origin} {src} {dest}")?;
         } else {
-            writeln!(out, "{src} {dest}")?;
+            // Without --kind, sources are host paths.
+            let host = if origin == "root" && root != std::path::Path::new("/") {
+                format!("{}{}", p.root.trim_end_matches('/'), src)
+            } else {
+                src
+            };
+            writeln!(out, "{host} {dest}")?;
         }
     }
     Ok(())

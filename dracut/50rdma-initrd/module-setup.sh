@@ -1,0 +1,63 @@
+#!/bin/bash
+# rdma-initrd dracut module: RDMA hardware and ULP modules, firmware, udev
+# rules, units and confs, so that early boot takes rdma-core's hot-plug path.
+# Every decision is made by rdma-initrd; this file only translates its plan
+# into dracut calls.
+#
+# dracut.conf may set rdma_initrd_args (an array or a string), e.g.
+#   rdma_initrd_args=(--profile /etc/rdma-initrd/node-a.json --protocol roce)
+
+# The tool, with the root, kernel and selection of this dracut run.
+_rdma_initrd() {
+    local -a sel=(--generic) extra=()
+    [[ $hostonly ]] && sel=(--hostonly)
+    if declare -p rdma_initrd_args 2>/dev/null | grep -q '^declare -a'; then
+        extra=("${rdma_initrd_args[@]}")
+    elif [[ -n ${rdma_initrd_args-} ]]; then
+        read -r -a extra <<<"$rdma_initrd_args"
+    fi
+    rdma-initrd --quiet --root "${dracutsysrootdir:-/}" --kver "$kernel" \
+        ${srcmods:+--moddir "$srcmods"} "${sel[@]}" "${extra[@]}" "$@"
+}
+
+# 0: host-only and RDMA hardware is present; 255: only when asked for.
+check() {
+    require_binaries rdma-initrd || return 1
+    [[ $hostonly ]] || return 255
+    _rdma_initrd detect --check && return 0
+    return 255
+}
+
+# udev (its 80-net-setup-link.rules sets ID_NET_DRIVER, which the hardware
+# rules match) and systemd-modules-load, which rdma-load-modules@ runs.
+depends() {
+    echo systemd systemd-udevd systemd-modules-load
+    return 0
+}
+
+installkernel() {
+    local -a mods
+    mapfile -t mods < <(_rdma_initrd modules) || return 1
+    ((${#mods[@]})) || return 0
+    hostonly='' instmods "${mods[@]}"
+}
+
+install() {
+    local tmp kind origin src dest ret=0
+    tmp=$(mktemp -d "${DRACUT_TMPDIR:-/tmp}/rdma-initrd.XXXXXX") || return 1
+    while read -r kind origin src dest; do
+        case $kind:$origin in
+            want:*) $SYSTEMCTL -q --root "$initdir" add-wants "$src" "$dest" ;;
+            rule:root) inst_rules "${dest##*/}" ;;
+            rule:host) inst_rules "$src" ;;
+            program:root) inst_multiple "$dest" ;;
+            *:root) inst_simple "$dest" ;;
+            *:host) inst_simple "$src" "$dest" ;;
+        esac || {
+            derror "rdma-initrd: could not install $kind $src as $dest"
+            ret=1
+        }
+    done < <(_rdma_initrd files --kind --extract "$tmp")
+    rm -rf -- "$tmp"
+    return $ret
+}

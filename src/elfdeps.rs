@@ -1,0 +1,89 @@
+//! What a program needs to run inside an image: for an ELF file its
+//! interpreter and DT_NEEDED libraries (searched through RUNPATH/RPATH and
+//! the usual library directories of the root), for a script its interpreter.
+
+use crate::root::Root;
+use anyhow::Result;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+const LIB_DIRS: &[&str] = &[
+    "/lib/{triplet}",
+    "/usr/lib/{triplet}",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+];
+
+/// (inner path, host path) of everything `inner` needs, recursively.
+pub fn closure(root: &Root, inner: &str) -> Result<Vec<(String, PathBuf)>> {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut todo = vec![inner.to_string()];
+    while let Some(p) = todo.pop() {
+        let host = root.resolve(&p)?;
+        let Ok(bytes) = std::fs::read(&host) else {
+            continue;
+        };
+        for dep in direct(root, &p, &bytes)? {
+            if seen.insert(dep.0.clone()) {
+                todo.push(dep.0.clone());
+                out.push(dep);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn direct(root: &Root, inner: &str, bytes: &[u8]) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    if let Some(rest) = bytes.strip_prefix(b"#!") {
+        let line = rest.split(|&b| b == b'\n').next().unwrap_or(&[]);
+        let line = String::from_utf8_lossy(line);
+        if let Some(interp) = line.split_ascii_whitespace().next() {
+            let h = root.resolve(interp)?;
+            if h.is_file() {
+                out.push((interp.to_string(), h));
+            }
+        }
+        return Ok(out);
+    }
+    let Ok(elf) = goblin::elf::Elf::parse(bytes) else {
+        return Ok(out);
+    };
+    if let Some(interp) = elf.interpreter {
+        let h = root.resolve(interp)?;
+        if h.is_file() {
+            out.push((interp.to_string(), h));
+        }
+    }
+    let triplet = match elf.header.e_machine {
+        goblin::elf::header::EM_X86_64 => "x86_64-linux-gnu",
+        goblin::elf::header::EM_AARCH64 => "aarch64-linux-gnu",
+        goblin::elf::header::EM_386 => "i386-linux-gnu",
+        goblin::elf::header::EM_PPC64 => "powerpc64le-linux-gnu",
+        goblin::elf::header::EM_S390 => "s390x-linux-gnu",
+        _ => "",
+    };
+    let origin = inner.rsplit_once('/').map(|(d, _)| d).unwrap_or("/");
+    let mut dirs: Vec<String> = elf
+        .runpaths
+        .iter()
+        .chain(elf.rpaths.iter())
+        .flat_map(|s| s.split(':'))
+        .map(|d| d.replace("$ORIGIN", origin).replace("${ORIGIN}", origin))
+        .collect();
+    dirs.extend(LIB_DIRS.iter().map(|d| d.replace("{triplet}", triplet)));
+    for lib in &elf.libraries {
+        for d in &dirs {
+            let p = format!("{d}/{lib}");
+            let h = root.resolve(&p)?;
+            if h.is_file() {
+                out.push((p, h));
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
