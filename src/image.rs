@@ -245,11 +245,11 @@ pub fn write_destdir(tree: &Tree, dest: &Path) -> Result<()> {
             }
         }
         if let Ok(m) = std::fs::symlink_metadata(&target) {
-            if m.file_type().is_symlink() || (m.is_dir() && !matches!(e.node, Node::Dir)) {
-                bail!(
-                    "{}: exists and is not a plain file; refusing to replace it",
-                    target.display()
-                );
+            if m.file_type().is_symlink() {
+                bail!("{}: refusing to write through a symlink", target.display());
+            }
+            if m.is_dir() && !matches!(e.node, Node::Dir) {
+                bail!("{}: is a directory; refusing to replace it", target.display());
             }
         }
         use std::os::unix::fs::PermissionsExt;

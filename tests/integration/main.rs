@@ -4,5 +4,6 @@
 mod bad_input;
 mod common;
 mod hostonly;
+mod images;
 mod kmod_diff;
 mod rdma_core;
