@@ -249,7 +249,10 @@ pub fn write_destdir(tree: &Tree, dest: &Path) -> Result<()> {
                 bail!("{}: refusing to write through a symlink", target.display());
             }
             if m.is_dir() && !matches!(e.node, Node::Dir) {
-                bail!("{}: is a directory; refusing to replace it", target.display());
+                bail!(
+                    "{}: is a directory; refusing to replace it",
+                    target.display()
+                );
             }
         }
         use std::os::unix::fs::PermissionsExt;
@@ -364,9 +367,36 @@ pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
             }
         }
     }
-    if !has_index || !sdir.join("modules.dep.bin").exists() {
-        missing.push(format!("module index lib/modules/{kver}/modules.dep(.bin)"));
+    if !sdir.join("modules.dep.bin").exists() {
+        missing.push(format!("module index lib/modules/{kver}/modules.dep.bin"));
         return Ok(missing);
+    }
+    if !has_index {
+        // Some generators (mkinitcpio) keep only the binary indexes: read
+        // the text forms back out of them.
+        for (bin, text, alias) in [
+            ("modules.dep.bin", "modules.dep", false),
+            ("modules.alias.bin", "modules.alias", true),
+            ("modules.symbols.bin", "modules.symbols", true),
+        ] {
+            let Ok(b) = std::fs::read(sdir.join(bin)) else {
+                continue;
+            };
+            let pairs = crate::kmod::index_bin::dump(&b)
+                .map_err(|e| anyhow::anyhow!("lib/modules/{kver}/{bin}: {e}"))?;
+            let t = if alias {
+                crate::kmod::index_bin::alias_text(&pairs)
+            } else {
+                crate::kmod::index_bin::dep_text(&pairs)
+            };
+            std::fs::write(sdir.join(text), t)?;
+        }
+        if let Ok(b) = std::fs::read(sdir.join("modules.builtin.bin")) {
+            let pairs = crate::kmod::index_bin::dump(&b)
+                .map_err(|e| anyhow::anyhow!("modules.builtin.bin: {e}"))?;
+            let t: String = pairs.iter().map(|(k, _)| format!("{k}\n")).collect();
+            std::fs::write(sdir.join("modules.builtin"), t)?;
+        }
     }
     let empty = tempfile::tempdir()?;
     let idx = ModDb::open(&Root::new(empty.path()), &sdir, kver, &[])?;

@@ -6,6 +6,7 @@ pub mod builtin;
 pub mod compress;
 pub mod config;
 pub mod dep;
+pub mod index_bin;
 pub mod modinfo;
 pub mod name;
 

@@ -361,3 +361,43 @@ fn config_semantics_equal_modprobe() {
         assert_eq!(ours, theirs, "lookup and probe list of {n}");
     }
 }
+
+/// The binary indexes depmod writes hold exactly what its text files say.
+#[test]
+fn binary_indexes_equal_the_text_files() {
+    let inp = inputs();
+    let dir = inp.moddir(&inp.kroot);
+    let read_bin =
+        |n: &str| rdma_initrd::kmod::index_bin::dump(&std::fs::read(dir.join(n)).unwrap()).unwrap();
+    let dep_bin: BTreeSet<String> =
+        rdma_initrd::kmod::index_bin::dep_text(&read_bin("modules.dep.bin"))
+            .lines()
+            .map(str::to_string)
+            .collect();
+    let dep_txt: BTreeSet<String> = std::fs::read_to_string(dir.join("modules.dep"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(dep_bin, dep_txt);
+    let norm = |t: &str| -> BTreeSet<(String, String)> {
+        t.lines()
+            .filter_map(|l| {
+                let mut w = l.split_ascii_whitespace();
+                match (w.next(), w.next(), w.next()) {
+                    (Some("alias"), Some(a), Some(m)) => Some((
+                        rdma_initrd::kmod::name::normalize_alias(a).ok()?,
+                        rdma_initrd::kmod::name::normalize_modname(m),
+                    )),
+                    _ => None,
+                }
+            })
+            .collect()
+    };
+    let alias_bin = norm(&rdma_initrd::kmod::index_bin::alias_text(&read_bin(
+        "modules.alias.bin",
+    )));
+    let alias_txt = norm(&std::fs::read_to_string(dir.join("modules.alias")).unwrap());
+    assert_eq!(alias_bin, alias_txt);
+    assert!(alias_bin.len() > 10_000);
+}

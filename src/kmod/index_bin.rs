@@ -1,0 +1,140 @@
+//! libkmod's binary indexes (`modules.dep.bin`, `modules.alias.bin`,
+//! `modules.symbols.bin`, `modules.builtin.bin`, `modules.builtin.alias.bin`):
+//! a trie of NUL-terminated prefixes, child tables and prioritised values.
+//! Some generators (mkinitcpio) ship only these in an image; `dump` turns one
+//! back into its (key, values) pairs.
+
+const MAGIC: u32 = 0xB007_F457;
+const VERSION_MAJOR: u32 = 0x0002;
+const PREFIX: u32 = 0x8000_0000;
+const VALUES: u32 = 0x4000_0000;
+const CHILDS: u32 = 0x2000_0000;
+const MASK: u32 = 0x0FFF_FFFF;
+/// Deeper than any key depmod writes (PATH_MAX); bounds hostile input.
+const MAX_DEPTH: usize = 4096;
+
+fn u32_at(b: &[u8], at: usize) -> Result<u32, String> {
+    let s = b
+        .get(at..at + 4)
+        .ok_or_else(|| format!("offset {at} is past the end"))?;
+    Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn cstr_at(b: &[u8], at: usize) -> Result<(&[u8], usize), String> {
+    let rest = b
+        .get(at..)
+        .ok_or_else(|| format!("offset {at} is past the end"))?;
+    let n = rest
+        .iter()
+        .position(|&c| c == 0)
+        .ok_or("unterminated string")?;
+    Ok((&rest[..n], at + n + 1))
+}
+
+/// Every key with its values (priority, value), in key order.
+pub type Pairs = Vec<(String, Vec<(u32, String)>)>;
+
+pub fn dump(b: &[u8]) -> Result<Pairs, String> {
+    if u32_at(b, 0)? != MAGIC {
+        return Err("not a kmod index (bad magic)".into());
+    }
+    let version = u32_at(b, 4)?;
+    if version >> 16 != VERSION_MAJOR {
+        return Err(format!("unsupported index version {version:#x}"));
+    }
+    let root = u32_at(b, 8)?;
+    let mut out = Vec::new();
+    // (node offset word, key so far, depth)
+    let mut stack: Vec<(u32, Vec<u8>, usize)> = vec![(root, Vec::new(), 0)];
+    let mut visited = 0usize;
+    while let Some((word, mut key, depth)) = stack.pop() {
+        visited += 1;
+        if depth > MAX_DEPTH || visited > b.len() {
+            return Err("index nodes nest too deep or loop".into());
+        }
+        let mut at = (word & MASK) as usize;
+        if at < 12 {
+            return Err(format!("node offset {at} points into the header"));
+        }
+        if word & PREFIX != 0 {
+            let (p, next) = cstr_at(b, at)?;
+            key.extend_from_slice(p);
+            at = next;
+        }
+        let mut children = Vec::new();
+        if word & CHILDS != 0 {
+            let first = *b.get(at).ok_or("truncated child table")?;
+            let last = *b.get(at + 1).ok_or("truncated child table")?;
+            if last < first {
+                return Err(format!("child table at {at} runs backwards"));
+            }
+            at += 2;
+            for (i, c) in (first..=last).enumerate() {
+                let child = u32_at(b, at + 4 * i)?;
+                if child != 0 {
+                    let mut k = key.clone();
+                    k.push(c);
+                    children.push((child, k, depth + 1));
+                }
+            }
+            at += 4 * (last - first + 1) as usize;
+        }
+        if word & VALUES != 0 {
+            let n = u32_at(b, at)? as usize;
+            at += 4;
+            let mut vals = Vec::with_capacity(n.min(1024));
+            for _ in 0..n {
+                let prio = u32_at(b, at)?;
+                let (v, next) = cstr_at(b, at + 4)?;
+                vals.push((prio, String::from_utf8_lossy(v).into_owned()));
+                at = next;
+            }
+            out.push((String::from_utf8_lossy(&key).into_owned(), vals));
+        }
+        // Visit children in character order.
+        stack.extend(children.into_iter().rev());
+    }
+    Ok(out)
+}
+
+/// `modules.dep` text from `modules.dep.bin` (values are the dep lines).
+pub fn dep_text(pairs: &Pairs) -> String {
+    let mut s = String::new();
+    for (_, vals) in pairs {
+        for (_, v) in vals {
+            s.push_str(v);
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// `alias KEY MODULE` text from an alias-style index.
+pub fn alias_text(pairs: &Pairs) -> String {
+    let mut s = String::new();
+    for (k, vals) in pairs {
+        let mut vals = vals.clone();
+        vals.sort();
+        for (_, v) in vals {
+            s.push_str(&format!("alias {k} {v}\n"));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_garbage_without_panicking() {
+        assert!(dump(b"").is_err());
+        assert!(dump(&[0xB0, 0x07, 0xF4, 0x57, 0, 2, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF]).is_err());
+        // A node that is its own child.
+        let mut b = vec![0xB0, 0x07, 0xF4, 0x57, 0, 2, 0, 1];
+        b.extend((CHILDS | 12).to_be_bytes());
+        b.extend([b'a', b'a']);
+        b.extend((CHILDS | 12).to_be_bytes());
+        assert!(dump(&b).is_err());
+    }
+}
