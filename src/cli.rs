@@ -54,6 +54,10 @@ pub struct Global {
     /// An extra modprobe.d-style file, read after the root's (repeatable)
     #[arg(long = "config", global = true, value_name = "FILE")]
     pub config: Vec<PathBuf>,
+    /// An extra udev rules directory, read before the root's (repeatable);
+    /// its files go to /etc/udev/rules.d in an image
+    #[arg(long = "rules-dir", global = true, value_name = "DIR")]
+    pub rules_dir: Vec<PathBuf>,
     /// More detail on stderr (warnings, rule lines not evaluated)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -369,6 +373,7 @@ pub fn resolve(g: &Global) -> Result<Inputs> {
             protocols: g.protocol.clone(),
         },
         extra_config: g.config.clone(),
+        extra_rules: g.rules_dir.clone(),
     })
 }
 

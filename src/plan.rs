@@ -48,6 +48,8 @@ pub struct Inputs {
     pub sysfs: PathBuf,
     pub selection: Selection,
     pub extra_config: Vec<PathBuf>,
+    /// Extra udev rules directories, read before the root's (`--rules-dir`).
+    pub extra_rules: Vec<PathBuf>,
 }
 
 /// Why something is in the plan.
@@ -234,14 +236,15 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn open(inputs: Inputs) -> Result<Self> {
-        let db = ModDb::open(
+        let db = ModDb::open_with(
             &inputs.root,
             &inputs.moddir,
             &inputs.kver,
             &inputs.extra_config,
+            &[&units::MODPROBE],
         )?;
         let mut warnings = Vec::new();
-        let rules = rules::load(&inputs.root, &[], &mut warnings)?;
+        let rules = rules::load(&inputs.root, &inputs.extra_rules, &mut warnings)?;
         let mut ctx = Ctx {
             inputs,
             db,
@@ -1206,7 +1209,8 @@ struct Acc {
 impl Acc {
     /// Add a module's probe list (libkmod's walk, every softdep line counted).
     fn add_closure(&mut self, db: &ModDb, root_mod: &str, root_reason: Reason, shipped_only: bool) {
-        for item in db.probe_list(root_mod, SoftdepMode::Union, false) {
+        let (list, also) = db.probe_list_all(root_mod, SoftdepMode::Union, false);
+        for item in list.into_iter().chain(also) {
             let r = match &item.via {
                 Via::Requested => root_reason.clone(),
                 Via::Dependency(of) => Reason::Dependency { of: of.clone() },

@@ -63,15 +63,21 @@ pub const CONFS: &[Embedded] = &[
     unit!("modules/roce.conf", "/etc/rdma/modules/roce.conf"),
 ];
 
+/// The project's modprobe.d file (undeclared run-time module requests).
+pub const MODPROBE: Embedded = unit!(
+    "modprobe.d/rdma-initrd.conf",
+    "/usr/lib/modprobe.d/rdma-initrd.conf"
+);
+
 /// How an embedded file is named as a plan source.
 pub const PREFIX: &str = "embedded:";
 
 pub fn all() -> impl Iterator<Item = &'static Embedded> {
-    RULES
-        .iter()
-        .chain(UNITS.iter())
-        .chain(CONFS.iter())
-        .chain([&NET_SETUP_LINK, &INITRD_DROPIN])
+    RULES.iter().chain(UNITS.iter()).chain(CONFS.iter()).chain([
+        &NET_SETUP_LINK,
+        &INITRD_DROPIN,
+        &MODPROBE,
+    ])
 }
 
 /// The embedded file a plan source names (`embedded:NAME`).

@@ -89,6 +89,18 @@ impl ModDb {
     /// Open the module directory `dir` (a host path) and the modprobe.d
     /// configuration of `root` (plus `extra_config` files, read last).
     pub fn open(root: &Root, dir: &Path, kver: &str, extra_config: &[PathBuf]) -> Result<Self> {
+        Self::open_with(root, dir, kver, extra_config, &[])
+    }
+
+    /// Like `open`, with rdma-initrd's own modprobe.d files sorted in by
+    /// name; a root file of the same name wins.
+    pub fn open_with(
+        root: &Root,
+        dir: &Path,
+        kver: &str,
+        extra_config: &[PathBuf],
+        embedded: &[&crate::units::Embedded],
+    ) -> Result<Self> {
         let dep_path = dir.join("modules.dep");
         let text = match std::fs::read(&dep_path) {
             Ok(b) => String::from_utf8(b).map_err(|e| {
@@ -112,7 +124,7 @@ impl ModDb {
             Err(_) => HashSet::new(),
         };
         let mut warnings = Vec::new();
-        let config = load_config(root, dir, extra_config, &mut warnings)?;
+        let config = load_config(root, dir, extra_config, embedded, &mut warnings)?;
         Ok(ModDb {
             dir: dir.to_path_buf(),
             kver: kver.to_string(),
@@ -330,16 +342,28 @@ impl ModDb {
         mode: SoftdepMode,
         ignore_commands: bool,
     ) -> Vec<ProbeItem> {
+        self.probe_list_all(module, mode, ignore_commands).0
+    }
+
+    /// The probe list, and the further reasons (softdep lines) that named a
+    /// module the walk had already visited.
+    pub fn probe_list_all(
+        &self,
+        module: &str,
+        mode: SoftdepMode,
+        ignore_commands: bool,
+    ) -> (Vec<ProbeItem>, Vec<ProbeItem>) {
         let mut w = Walk {
             db: self,
             mode,
             visited: HashSet::new(),
             list: Vec::new(),
+            also: Vec::new(),
         };
         w.get_probe_list(module, Via::Requested, ignore_commands);
         let mut seen = HashSet::new();
         w.list.retain(|it| seen.insert(it.name.clone()));
-        w.list
+        (w.list, w.also)
     }
 }
 
@@ -348,11 +372,18 @@ struct Walk<'a> {
     mode: SoftdepMode,
     visited: HashSet<String>,
     list: Vec<ProbeItem>,
+    also: Vec<ProbeItem>,
 }
 
 impl Walk<'_> {
     fn get_probe_list(&mut self, m: &str, via: Via, ignorecmd: bool) {
         if !self.visited.insert(m.to_string()) {
+            if matches!(via, Via::SoftPre(..) | Via::SoftPost(..)) {
+                self.also.push(ProbeItem {
+                    name: m.to_string(),
+                    via,
+                });
+            }
             return;
         }
         for d in self.db.dependencies(m) {
@@ -390,6 +421,7 @@ pub fn load_config(
     root: &Root,
     moddir: &Path,
     extra: &[PathBuf],
+    embedded: &[&crate::units::Embedded],
     warnings: &mut Vec<Warning>,
 ) -> Result<Config> {
     let mut by_name: Vec<(String, PathBuf, String, bool)> = Vec::new(); // (name, host, label, modprobe_d)
@@ -431,30 +463,64 @@ pub fn load_config(
             by_name.push((n, host, label, true));
         }
     }
-    by_name.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    // (name, host, label, modprobe_d, text of an embedded file, its dest)
+    let mut files: Vec<(
+        String,
+        PathBuf,
+        String,
+        bool,
+        Option<String>,
+        Option<String>,
+    )> = by_name
+        .into_iter()
+        .map(|(n, h, l, m)| (n, h, l, m, None, None))
+        .collect();
+    for e in embedded {
+        let fname = e.dest.rsplit('/').next().unwrap_or(e.name);
+        if seen.insert(fname.to_string(), ()).is_none() {
+            let src = crate::units::source_of(e);
+            files.push((
+                fname.to_string(),
+                PathBuf::from(&src),
+                src,
+                true,
+                Some(e.text.to_string()),
+                Some(e.dest.to_string()),
+            ));
+        }
+    }
+    files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     for p in extra {
         let base = p
             .file_name()
             .and_then(|s| s.to_str())
             .unwrap_or("extra.conf");
-        by_name.push((
+        files.push((
             format!("/etc/modprobe.d/{base}"),
             p.clone(),
             p.display().to_string(),
             true,
+            None,
+            None,
         ));
     }
     let mut cfg = Config::default();
-    for (name, host, label, modprobe_d) in by_name {
+    for (name, host, label, modprobe_d, text, dest_override) in files {
         // modprobe.d files keep their path in an image; --config files go to
         // /etc/modprobe.d under their own name.
         let dest = match (modprobe_d, name.starts_with('/')) {
+            _ if dest_override.is_some() => dest_override,
             (false, _) => None,
             (true, true) => Some(name),
             (true, false) => Some(label.clone()),
         };
-        let bytes = std::fs::read(&host).with_context(|| host.display().to_string())?;
-        let text = String::from_utf8_lossy(&bytes);
+        let text = match text {
+            Some(t) => t,
+            None => {
+                let bytes = std::fs::read(&host).with_context(|| host.display().to_string())?;
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+        };
         let names = cfg.parse_file(&text, &label, warnings);
         cfg.files.push(config::ConfigFile {
             path: label,

@@ -196,8 +196,10 @@ pub fn load(
 ) -> Result<Vec<RulesFile>> {
     let mut chosen: HashMap<String, (String, PathBuf)> = HashMap::new();
     let mut dirs: Vec<(String, PathBuf)> = Vec::new();
+    // Extra directories (--rules-dir) come first, like /etc, and their
+    // files go to /etc/udev/rules.d in an image.
     for d in extra_dirs {
-        dirs.push((d.display().to_string(), d.clone()));
+        dirs.push(("/etc/udev/rules.d".to_string(), d.clone()));
     }
     for d in RULES_DIRS {
         let host = root
