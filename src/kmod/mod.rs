@@ -14,7 +14,7 @@ use crate::error::{InputError, Warning};
 use crate::root::Root;
 use anyhow::{Context, Result};
 use config::{Config, Origin};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -414,9 +414,24 @@ impl Walk<'_> {
     }
 }
 
+/// One configuration file to read.
+struct ConfSource {
+    /// The name libkmod sorts by.
+    name: String,
+    host: PathBuf,
+    /// How messages name it.
+    label: String,
+    modprobe_d: bool,
+    /// Contents of an embedded file (None: read `host`).
+    text: Option<&'static str>,
+    /// Where it goes in an image (None: depmod's own files).
+    dest: Option<String>,
+}
+
 /// The configuration files libkmod would read, in its order: sorted by file
 /// name across all directories (the first directory holding a name wins),
-/// with the module directory's `modules.softdep`/`modules.weakdep` sorted in.
+/// with the module directory's `modules.softdep`/`modules.weakdep` and
+/// rdma-initrd's own files (`embedded`) sorted in; `extra` files come last.
 pub fn load_config(
     root: &Root,
     moddir: &Path,
@@ -424,18 +439,20 @@ pub fn load_config(
     embedded: &[&crate::units::Embedded],
     warnings: &mut Vec<Warning>,
 ) -> Result<Config> {
-    let mut by_name: Vec<(String, PathBuf, String, bool)> = Vec::new(); // (name, host, label, modprobe_d)
-    let mut seen: HashMap<String, ()> = HashMap::new();
+    let mut files: Vec<ConfSource> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     for special in ["modules.softdep", "modules.weakdep"] {
         let p = moddir.join(special);
         if p.is_file() {
-            seen.insert(special.to_string(), ());
-            by_name.push((
-                special.to_string(),
-                p.clone(),
-                p.display().to_string(),
-                false,
-            ));
+            seen.insert(special.to_string());
+            files.push(ConfSource {
+                name: special.to_string(),
+                label: p.display().to_string(),
+                host: p,
+                modprobe_d: false,
+                text: None,
+                dest: None,
+            });
         }
     }
     for dir in MODPROBE_DIRS {
@@ -456,77 +473,66 @@ pub fn load_config(
                 ));
                 continue;
             }
-            if seen.insert(n.clone(), ()).is_some() {
+            if !seen.insert(n.clone()) {
                 continue;
             }
+            // modprobe.d files keep their path in an image.
             let label = format!("{dir}/{n}");
-            by_name.push((n, host, label, true));
+            files.push(ConfSource {
+                name: n,
+                host,
+                dest: Some(label.clone()),
+                label,
+                modprobe_d: true,
+                text: None,
+            });
         }
     }
-    // (name, host, label, modprobe_d, text of an embedded file, its dest)
-    let mut files: Vec<(
-        String,
-        PathBuf,
-        String,
-        bool,
-        Option<String>,
-        Option<String>,
-    )> = by_name
-        .into_iter()
-        .map(|(n, h, l, m)| (n, h, l, m, None, None))
-        .collect();
     for e in embedded {
         let fname = e.dest.rsplit('/').next().unwrap_or(e.name);
-        if seen.insert(fname.to_string(), ()).is_none() {
+        if seen.insert(fname.to_string()) {
             let src = crate::units::source_of(e);
-            files.push((
-                fname.to_string(),
-                PathBuf::from(&src),
-                src,
-                true,
-                Some(e.text.to_string()),
-                Some(e.dest.to_string()),
-            ));
+            files.push(ConfSource {
+                name: fname.to_string(),
+                host: PathBuf::from(&src),
+                label: src,
+                modprobe_d: true,
+                text: Some(e.text),
+                dest: Some(e.dest.to_string()),
+            });
         }
     }
-    files.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    files.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    // --config files go to /etc/modprobe.d under their own name.
     for p in extra {
         let base = p
             .file_name()
             .and_then(|s| s.to_str())
             .unwrap_or("extra.conf");
-        files.push((
-            format!("/etc/modprobe.d/{base}"),
-            p.clone(),
-            p.display().to_string(),
-            true,
-            None,
-            None,
-        ));
+        files.push(ConfSource {
+            name: base.to_string(),
+            host: p.clone(),
+            label: p.display().to_string(),
+            modprobe_d: true,
+            text: None,
+            dest: Some(format!("/etc/modprobe.d/{base}")),
+        });
     }
     let mut cfg = Config::default();
-    for (name, host, label, modprobe_d, text, dest_override) in files {
-        // modprobe.d files keep their path in an image; --config files go to
-        // /etc/modprobe.d under their own name.
-        let dest = match (modprobe_d, name.starts_with('/')) {
-            _ if dest_override.is_some() => dest_override,
-            (false, _) => None,
-            (true, true) => Some(name),
-            (true, false) => Some(label.clone()),
-        };
-        let text = match text {
-            Some(t) => t,
+    for f in files {
+        let text = match f.text {
+            Some(t) => t.to_string(),
             None => {
-                let bytes = std::fs::read(&host).with_context(|| host.display().to_string())?;
+                let bytes = std::fs::read(&f.host).with_context(|| f.host.display().to_string())?;
                 String::from_utf8_lossy(&bytes).into_owned()
             }
         };
-        let names = cfg.parse_file(&text, &label, warnings);
+        let names = cfg.parse_file(&text, &f.label, warnings);
         cfg.files.push(config::ConfigFile {
-            path: label,
-            host,
-            dest,
-            modprobe_d,
+            path: f.label,
+            host: f.host,
+            dest: f.dest,
+            modprobe_d: f.modprobe_d,
             names,
         });
     }
