@@ -372,9 +372,16 @@ pub fn resolve(g: &Global) -> Result<Inputs> {
             drivers: g.driver.clone(),
             protocols: g.protocol.clone(),
         },
-        extra_config: g.config.clone(),
-        extra_rules: g.rules_dir.clone(),
+        extra_config: absolute(&g.config)?,
+        extra_rules: absolute(&g.rules_dir)?,
     })
+}
+
+fn absolute(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    paths
+        .iter()
+        .map(|p| std::path::absolute(p).with_context(|| p.display().to_string()))
+        .collect()
 }
 
 fn find_moddir(root: &Root, kver: &str) -> Result<PathBuf> {

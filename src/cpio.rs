@@ -222,8 +222,11 @@ pub struct Image {
     /// Every entry of every segment, later ones replacing earlier (as the
     /// kernel unpacks).
     pub tree: Tree,
-    /// Length of the leading uncompressed segments (kept verbatim on rewrite).
+    /// Length of the leading early-boot segments (kept verbatim on rewrite).
     pub early_len: usize,
+    pub early_segments: usize,
+    /// What those early segments hold.
+    pub early_tree: Tree,
 }
 
 /// Read a whole initramfs image. `limit` bounds the decompressed size.
@@ -237,15 +240,30 @@ pub fn read_image(bytes: &[u8], limit: u64) -> Result<Image, String> {
             continue;
         }
         if bytes[pos..].starts_with(b"0707") {
-            let used = parse_archives(&bytes[pos..], &mut img.tree)
+            let mut seg = Tree::default();
+            let used = parse_archives(&bytes[pos..], &mut seg)
                 .map_err(|e| format!("uncompressed segment at byte {pos}: {e}"))?;
             img.segments.push(Segment {
                 compression: Compression::None,
                 start: pos,
                 end: pos + used,
             });
+            // Leading segments that hold only early-boot data (CPU microcode,
+            // ACPI tables: `kernel/...`, dracut's `early_cpio` marker) are
+            // kept as they are on rewrite; anything else is the image proper.
+            let early = img.segments.len() == img.early_segments + 1
+                && seg
+                    .entries
+                    .keys()
+                    .all(|k| k == "kernel" || k.starts_with("kernel/") || k == "early_cpio");
+            if early {
+                img.early_segments += 1;
+                img.early_len = pos + used;
+                img.early_tree.entries.extend(seg.entries);
+            } else {
+                img.tree.entries.extend(seg.entries);
+            }
             pos += used;
-            img.early_len = pos;
             continue;
         }
         let rest = &bytes[pos..];
@@ -449,7 +467,16 @@ mod tests {
         let img = read_image(&bytes, 1 << 20).unwrap();
         assert_eq!(img.segments.len(), 2);
         assert_eq!(img.early_len, early_len);
-        assert!(img.tree.contains("kernel/x86/microcode/GenuineIntel.bin"));
+        assert!(img
+            .early_tree
+            .contains("kernel/x86/microcode/GenuineIntel.bin"));
+        assert!(!img.tree.contains("kernel/x86/microcode/GenuineIntel.bin"));
+        // A single uncompressed archive is the image proper, not early data.
+        let mut plain = Vec::new();
+        sample().write_cpio(&mut plain, 0).unwrap();
+        let p = read_image(&plain, 1 << 20).unwrap();
+        assert_eq!(p.early_len, 0);
+        assert!(p.tree.contains("usr/lib/modules/k/a.ko"));
         assert!(img.tree.contains("usr/lib/modules/k/a.ko"));
         // A corrupt compressed segment is an error, not a panic.
         let n = bytes.len();

@@ -308,11 +308,15 @@ pub fn files(
     // (kind, origin, source, dest)
     let mut lines: Vec<(&str, &str, String, String)> = Vec::new();
     let root = std::path::Path::new(&p.root);
-    let place = |src: &str| -> (&'static str, String) {
+    // A source is `root` when it is the file at its destination inside the
+    // root (for a non-/ root: anywhere inside it, as symlinks there were
+    // resolved); files from --rules-dir, --config and units/ are `host`.
+    let place = |src: &str, dest: &str| -> (&'static str, String) {
+        let slash = root == std::path::Path::new("/");
         match std::path::Path::new(src).strip_prefix(root) {
-            Ok(rel) if root != std::path::Path::new("/") => ("root", format!("/{}", rel.display())),
-            Ok(_) => ("root", src.to_string()),
-            Err(_) => ("host", src.to_string()),
+            Ok(rel) if !slash => ("root", format!("/{}", rel.display())),
+            Ok(_) if src == dest => ("root", src.to_string()),
+            _ => ("host", src.to_string()),
         }
     };
     for f in &p.files {
@@ -326,13 +330,13 @@ pub fn files(
                 ("host", path.display().to_string())
             }
             (Some(_), None) => ("host", f.source.clone()),
-            (None, _) => place(&f.source),
+            (None, _) => place(&f.source, &f.dest),
         };
         lines.push((kind_name(f.kind), origin, src, f.dest.clone()));
     }
     for fw in &p.firmware {
         for f in &fw.files {
-            let (origin, src) = place(&f.source);
+            let (origin, src) = place(&f.source, &f.path);
             lines.push(("firmware", origin, src, f.path.clone()));
         }
     }

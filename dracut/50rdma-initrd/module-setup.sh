@@ -36,16 +36,27 @@ depends() {
 }
 
 installkernel() {
+    local out
     local -a mods
-    mapfile -t mods < <(_rdma_initrd modules) || return 1
-    ((${#mods[@]})) || return 0
+    out=$(_rdma_initrd modules) || {
+        derror "rdma-initrd: planning the modules failed"
+        return 1
+    }
+    mapfile -t mods <<<"$out"
+    [[ -n $out ]] || return 0
     hostonly='' instmods "${mods[@]}"
 }
 
 install() {
-    local tmp kind origin src dest ret=0
+    local tmp plan kind origin src dest ret=0
     tmp=$(mktemp -d "${DRACUT_TMPDIR:-/tmp}/rdma-initrd.XXXXXX") || return 1
+    plan=$(_rdma_initrd files --kind --extract "$tmp") || {
+        derror "rdma-initrd: planning the files failed"
+        rm -rf -- "$tmp"
+        return 1
+    }
     while read -r kind origin src dest; do
+        [[ -n $kind ]] || continue
         case $kind:$origin in
             want:*) $SYSTEMCTL -q --root "$initdir" add-wants "$src" "$dest" ;;
             rule:root) inst_rules "${dest##*/}" ;;
@@ -57,7 +68,7 @@ install() {
             derror "rdma-initrd: could not install $kind $src as $dest"
             ret=1
         }
-    done < <(_rdma_initrd files --kind --extract "$tmp")
+    done <<<"$plan"
     rm -rf -- "$tmp"
     return $ret
 }

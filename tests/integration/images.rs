@@ -265,6 +265,17 @@ fn dracut_base(dir: &Path) -> PathBuf {
 /// Build a dracut image for the test kernel (systemd initrd), with or
 /// without `--add rdma-initrd`.
 fn dracut(dir: &Path, out: &Path, with_module: bool, extra: &[&str]) {
+    let o = dracut_cmd(dir, out, with_module, extra)
+        .output()
+        .expect("run dracut (apt-get install dracut-core)");
+    assert!(
+        o.status.success(),
+        "dracut failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn dracut_cmd(dir: &Path, out: &Path, with_module: bool, extra: &[&str]) -> Command {
     let inp = inputs();
     let base = dracut_base(dir);
     let bindir = crate::common::bin().parent().unwrap().to_path_buf();
