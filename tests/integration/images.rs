@@ -299,15 +299,45 @@ fn dracut_cmd(dir: &Path, out: &Path, with_module: bool, extra: &[&str]) -> Comm
     if with_module {
         cmd.args(["--add", "rdma-initrd"]);
     }
-    let o = cmd
-        .arg(out)
-        .output()
-        .expect("run dracut (apt-get install dracut-core)");
+    cmd.arg(out);
+    cmd
+}
+
+/// When rdma-initrd cannot plan, dracut stops: no image without RDMA is
+/// written in its place.
+#[test]
+fn dracut_fails_when_the_plan_fails() {
+    let t = tempfile::tempdir().unwrap();
+    let conf = t.path().join("conf.d");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("rdma.conf"),
+        "rdma_initrd_args=(--config /nonexistent/x.conf)\n",
+    )
+    .unwrap();
+    let img = t.path().join("initrd.img");
+    let o = dracut_cmd(
+        t.path(),
+        &img,
+        true,
+        &[
+            "--conf",
+            "/dev/null",
+            "--confdir",
+            conf.to_str().unwrap(),
+            "--no-compress",
+        ],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
     assert!(
-        o.status.success(),
-        "dracut failed: {}",
-        String::from_utf8_lossy(&o.stderr)
+        err.contains("installkernel failed in module rdma-initrd"),
+        "{err}"
     );
+    assert!(err.contains("/nonexistent/x.conf"), "{err}");
+    assert!(!img.exists());
 }
 
 #[test]
