@@ -214,7 +214,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             report_warnings(g, &p.warnings, &p.not_understood);
         }
         Command::Modules { paths } => {
-            let p = plan::build(&ctx)?;
+            let p = plan::build_with(&ctx, false)?;
             crate::output::modules(&mut out, &p, paths)?;
             report_warnings(g, &p.warnings, &p.not_understood);
         }

@@ -138,3 +138,167 @@ mod tests {
         assert!(dump(&b).is_err());
     }
 }
+
+/// One node of a binary index, read on demand.
+struct Node<'a> {
+    prefix: &'a [u8],
+    /// (first, last, offset of the child table)
+    children: Option<(u8, u8, usize)>,
+    /// Offset of the value count.
+    values: Option<usize>,
+}
+
+/// A binary index searched in place, as libkmod does (no full dump).
+pub struct Index<'a> {
+    b: &'a [u8],
+    root: u32,
+}
+
+impl<'a> Index<'a> {
+    pub fn open(b: &'a [u8]) -> Result<Self, String> {
+        if u32_at(b, 0)? != MAGIC {
+            return Err("not a kmod index (bad magic)".into());
+        }
+        if u32_at(b, 4)? >> 16 != VERSION_MAJOR {
+            return Err("unsupported index version".into());
+        }
+        Ok(Index {
+            b,
+            root: u32_at(b, 8)?,
+        })
+    }
+
+    fn node(&self, word: u32) -> Result<Node<'a>, String> {
+        let mut at = (word & MASK) as usize;
+        if at < 12 {
+            return Err(format!("node offset {at} points into the header"));
+        }
+        let mut prefix: &[u8] = &[];
+        if word & PREFIX != 0 {
+            let (p, next) = cstr_at(self.b, at)?;
+            prefix = p;
+            at = next;
+        }
+        let mut children = None;
+        if word & CHILDS != 0 {
+            let first = *self.b.get(at).ok_or("truncated child table")?;
+            let last = *self.b.get(at + 1).ok_or("truncated child table")?;
+            if last < first {
+                return Err("child table runs backwards".into());
+            }
+            children = Some((first, last, at + 2));
+            at += 2 + 4 * (last - first + 1) as usize;
+        }
+        let values = (word & VALUES != 0).then_some(at);
+        Ok(Node {
+            prefix,
+            children,
+            values,
+        })
+    }
+
+    fn child(&self, n: &Node, c: u8) -> Result<Option<u32>, String> {
+        match n.children {
+            Some((first, last, at)) if (first..=last).contains(&c) => {
+                let w = u32_at(self.b, at + 4 * (c - first) as usize)?;
+                Ok((w != 0).then_some(w))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn values(&self, n: &Node, out: &mut Vec<(u32, String)>) -> Result<(), String> {
+        let Some(mut at) = n.values else {
+            return Ok(());
+        };
+        let count = u32_at(self.b, at)? as usize;
+        at += 4;
+        for _ in 0..count {
+            let prio = u32_at(self.b, at)?;
+            let (v, next) = cstr_at(self.b, at + 4)?;
+            out.push((prio, String::from_utf8_lossy(v).into_owned()));
+            at = next;
+        }
+        Ok(())
+    }
+
+    /// libkmod's `index_searchwild`: the values of the key itself and of
+    /// every stored pattern (with `*`, `?` or `[`) that fnmatches it, in
+    /// priority order.
+    pub fn search_wild(&self, key: &str) -> Result<Vec<(u32, String)>, String> {
+        let key = key.as_bytes();
+        let mut out = Vec::new();
+        let mut budget = self.b.len().max(64);
+        let mut word = self.root;
+        let mut i = 0usize;
+        loop {
+            budget = budget.checked_sub(1).ok_or("index nodes loop")?;
+            let n = self.node(word)?;
+            for (j, &ch) in n.prefix.iter().enumerate() {
+                if matches!(ch, b'*' | b'?' | b'[') {
+                    let key_rest = &key[(i + j).min(key.len())..];
+                    let mut pat = Vec::new();
+                    self.all(word, j, &mut pat, key_rest, &mut out, &mut budget)?;
+                    return Ok(sorted(out));
+                }
+                if key.get(i + j) != Some(&ch) {
+                    return Ok(sorted(out));
+                }
+            }
+            i += n.prefix.len();
+            for wc in [b'*', b'?', b'['] {
+                if let Some(c) = self.child(&n, wc)? {
+                    let mut pat = vec![wc];
+                    self.all(c, 0, &mut pat, &key[i..], &mut out, &mut budget)?;
+                }
+            }
+            if i == key.len() {
+                self.values(&n, &mut out)?;
+                return Ok(sorted(out));
+            }
+            match self.child(&n, key[i])? {
+                Some(c) => {
+                    word = c;
+                    i += 1;
+                }
+                None => return Ok(sorted(out)),
+            }
+        }
+    }
+
+    /// Every key below `word` (from prefix offset `j`), as patterns
+    /// starting with `pat`, fnmatched against `subkey`.
+    fn all(
+        &self,
+        word: u32,
+        j: usize,
+        pat: &mut Vec<u8>,
+        subkey: &[u8],
+        out: &mut Vec<(u32, String)>,
+        budget: &mut usize,
+    ) -> Result<(), String> {
+        *budget = budget.checked_sub(1).ok_or("index nodes loop")?;
+        let n = self.node(word)?;
+        let keep = pat.len();
+        pat.extend_from_slice(n.prefix.get(j..).unwrap_or_default());
+        if let Some((first, last, _)) = n.children {
+            for c in first..=last {
+                if let Some(child) = self.child(&n, c)? {
+                    pat.push(c);
+                    self.all(child, 0, pat, subkey, out, budget)?;
+                    pat.pop();
+                }
+            }
+        }
+        if n.values.is_some() && super::name::fnmatch_bytes(pat, subkey) {
+            self.values(&n, out)?;
+        }
+        pat.truncate(keep);
+        Ok(())
+    }
+}
+
+fn sorted(mut v: Vec<(u32, String)>) -> Vec<(u32, String)> {
+    v.sort_by_key(|(p, _)| *p);
+    v
+}

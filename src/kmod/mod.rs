@@ -73,13 +73,41 @@ pub struct ProbeItem {
     pub via: Via,
 }
 
+/// An alias-style index: depmod's binary trie, searched in place as libkmod
+/// does, or (where there is no .bin) the text file, parsed.
+enum AliasSource {
+    Bin(Vec<u8>),
+    Text(alias::AliasFile),
+}
+
+impl AliasSource {
+    fn lookup(&self, key: &str) -> Vec<String> {
+        match self {
+            AliasSource::Text(a) => a.lookup(key),
+            AliasSource::Bin(b) => {
+                let found = index_bin::Index::open(b)
+                    .and_then(|i| i.search_wild(key))
+                    .unwrap_or_default();
+                let mut out: Vec<String> = Vec::new();
+                for (_, m) in found {
+                    let m = name::normalize_modname(&m);
+                    if !out.contains(&m) {
+                        out.push(m);
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
 pub struct ModDb {
     pub dir: PathBuf,
     pub kver: String,
     dep: dep::ModulesDep,
     builtin: HashSet<String>,
-    aliases: OnceLock<alias::AliasFile>,
-    symbols: OnceLock<alias::AliasFile>,
+    aliases: OnceLock<AliasSource>,
+    symbols: OnceLock<AliasSource>,
     builtin_aliases: OnceLock<alias::AliasFile>,
     pub config: Config,
     pub warnings: Mutex<Vec<Warning>>,
@@ -138,8 +166,21 @@ impl ModDb {
         })
     }
 
-    fn alias_file(&self, cell: &OnceLock<alias::AliasFile>, name: &str) -> alias::AliasFile {
-        let _ = cell;
+    fn alias_source(&self, name: &str) -> AliasSource {
+        let bin = self.dir.join(format!("{name}.bin"));
+        if let Ok(b) = std::fs::read(&bin) {
+            if index_bin::Index::open(&b).is_ok() {
+                return AliasSource::Bin(b);
+            }
+            self.warnings
+                .lock()
+                .expect("warnings lock")
+                .push(InputError::new(
+                    &bin.display().to_string(),
+                    None,
+                    "not a kmod index; reading the text file",
+                ));
+        }
         let p = self.dir.join(name);
         match std::fs::read(&p) {
             Ok(b) => {
@@ -147,20 +188,20 @@ impl ModDb {
                 let mut w = Vec::new();
                 let a = alias::AliasFile::parse(&t, &p.display().to_string(), &mut w);
                 self.warnings.lock().expect("warnings lock").extend(w);
-                a
+                AliasSource::Text(a)
             }
-            Err(_) => alias::AliasFile::default(),
+            Err(_) => AliasSource::Text(alias::AliasFile::default()),
         }
     }
 
-    fn aliases(&self) -> &alias::AliasFile {
+    fn aliases(&self) -> &AliasSource {
         self.aliases
-            .get_or_init(|| self.alias_file(&self.aliases, "modules.alias"))
+            .get_or_init(|| self.alias_source("modules.alias"))
     }
 
-    fn symbols(&self) -> &alias::AliasFile {
+    fn symbols(&self) -> &AliasSource {
         self.symbols
-            .get_or_init(|| self.alias_file(&self.symbols, "modules.symbols"))
+            .get_or_init(|| self.alias_source("modules.symbols"))
     }
 
     fn builtin_aliases(&self) -> &alias::AliasFile {

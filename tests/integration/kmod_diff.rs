@@ -401,3 +401,86 @@ fn binary_indexes_equal_the_text_files() {
     assert_eq!(alias_bin, alias_txt);
     assert!(alias_bin.len() > 10_000);
 }
+
+/// A string a glob pattern matches: `*` empty, `?` any byte, `[..]` its
+/// first member.
+fn instantiate(pat: &str) -> String {
+    let mut out = String::new();
+    let mut it = pat.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '*' => {}
+            '?' => out.push('X'),
+            '[' => {
+                if matches!(it.peek(), Some('!') | Some('^')) {
+                    it.next();
+                    // A negated set: a byte unlikely to be in it.
+                    out.push('~');
+                    for d in it.by_ref() {
+                        if d == ']' {
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                let first = it.next().unwrap_or('x');
+                out.push(first);
+                for d in it.by_ref() {
+                    if d == ']' {
+                        break;
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Searching modules.alias.bin in place (as libkmod does) gives the same
+/// modules as matching every pattern of the text modules.alias.
+#[test]
+fn alias_trie_search_equals_text_matching() {
+    let inp = inputs();
+    let dir = inp.moddir(&inp.kroot);
+    let text = std::fs::read_to_string(dir.join("modules.alias")).unwrap();
+    let mut w = Vec::new();
+    let file = rdma_initrd::kmod::alias::AliasFile::parse(&text, "modules.alias", &mut w);
+    let bin = std::fs::read(dir.join("modules.alias.bin")).unwrap();
+    let idx = rdma_initrd::kmod::index_bin::Index::open(&bin).unwrap();
+    let mut keys: BTreeSet<String> = file
+        .entries
+        .iter()
+        .step_by(15)
+        .map(|(p, _)| instantiate(p))
+        .collect();
+    keys.extend(
+        [
+            "i40iw",
+            "xprtrdma",
+            "svcrdma",
+            "crypto_crc32",
+            "auxiliary:ice.roce",
+            "auxiliary:mlx5_core.rdma",
+            "no_such_alias",
+        ]
+        .map(String::from),
+    );
+    let mut n = 0;
+    for k in &keys {
+        let mut from_bin: Vec<String> = Vec::new();
+        for (_, m) in idx.search_wild(k).unwrap() {
+            let m = rdma_initrd::kmod::name::normalize_modname(&m);
+            if !from_bin.contains(&m) {
+                from_bin.push(m);
+            }
+        }
+        let from_text = file.lookup(k);
+        let (mut a, mut b) = (from_bin.clone(), from_text.clone());
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "{k}: trie {from_bin:?}, text {from_text:?}");
+        n += usize::from(!a.is_empty());
+    }
+    assert!(n > 1000, "only {n} keys matched anything");
+}
