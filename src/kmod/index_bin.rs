@@ -122,22 +122,6 @@ pub fn alias_text(pairs: &Pairs) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rejects_garbage_without_panicking() {
-        assert!(dump(b"").is_err());
-        assert!(dump(&[0xB0, 0x07, 0xF4, 0x57, 0, 2, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF]).is_err());
-        // A node that is its own child.
-        let mut b = vec![0xB0, 0x07, 0xF4, 0x57, 0, 2, 0, 1];
-        b.extend((CHILDS | 12).to_be_bytes());
-        b.extend([b'a', b'a']);
-        b.extend((CHILDS | 12).to_be_bytes());
-        assert!(dump(&b).is_err());
-    }
-}
 
 /// One node of a binary index, read on demand.
 struct Node<'a> {
@@ -301,4 +285,21 @@ impl<'a> Index<'a> {
 fn sorted(mut v: Vec<(u32, String)>) -> Vec<(u32, String)> {
     v.sort_by_key(|(p, _)| *p);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_garbage_without_panicking() {
+        assert!(dump(b"").is_err());
+        assert!(dump(&[0xB0, 0x07, 0xF4, 0x57, 0, 2, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF]).is_err());
+        // A node that is its own child.
+        let mut b = vec![0xB0, 0x07, 0xF4, 0x57, 0, 2, 0, 1];
+        b.extend((CHILDS | 12).to_be_bytes());
+        b.extend([b'a', b'a']);
+        b.extend((CHILDS | 12).to_be_bytes());
+        assert!(dump(&b).is_err());
+    }
 }
