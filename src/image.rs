@@ -207,7 +207,8 @@ pub fn write_image(
                 e.finish()?;
             }
             Compression::Zstd => {
-                let mut e = zstd::stream::write::Encoder::new(&mut w, 9)?;
+                // zstd's default level, as mkinitcpio and booster use it.
+                let mut e = zstd::stream::write::Encoder::new(&mut w, 3)?;
                 e.include_checksum(true)?;
                 tree.write_cpio(&mut e, mtime)?;
                 e.finish()?;

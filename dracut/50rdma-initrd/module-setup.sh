@@ -7,7 +7,9 @@
 # dracut.conf may set rdma_initrd_args (an array or a string), e.g.
 #   rdma_initrd_args=(--profile /etc/rdma-initrd/node-a.json --protocol roce)
 
-# The tool, with the root, kernel and selection of this dracut run.
+# The tool, with the root, kernel and selection of this dracut run: host-only
+# when dracut is, else generic, unless rdma_initrd_args names a selection
+# (--profile, --driver, --protocol, --generic, --hostonly) of its own.
 _rdma_initrd() {
     local -a sel=(--generic) extra=()
     [[ $hostonly ]] && sel=(--hostonly)
@@ -16,6 +18,12 @@ _rdma_initrd() {
     elif [[ -n ${rdma_initrd_args-} ]]; then
         read -r -a extra <<<"$rdma_initrd_args"
     fi
+    local a
+    for a in "${extra[@]}"; do
+        case $a in
+            --profile | --driver | --protocol | --generic | --hostonly) sel=() ;;
+        esac
+    done
     rdma-initrd --quiet --root "${dracutsysrootdir:-/}" --kver "$kernel" \
         ${srcmods:+--moddir "$srcmods"} "${sel[@]}" "${extra[@]}" "$@"
 }
