@@ -122,7 +122,6 @@ pub fn alias_text(pairs: &Pairs) -> String {
     s
 }
 
-
 /// One node of a binary index, read on demand.
 struct Node<'a> {
     prefix: &'a [u8],

@@ -28,6 +28,16 @@ fn generic(root: &Path) -> Value {
     plan_json(root, &inp.moddir(&inp.kroot), &["--generic"])
 }
 
+/// One field of every planned file.
+fn file_field<'a>(plan: &'a Value, field: &str) -> BTreeSet<&'a str> {
+    plan["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f[field].as_str().unwrap())
+        .collect()
+}
+
 pub fn module_names(plan: &Value) -> BTreeSet<String> {
     plan["modules"]
         .as_array()
@@ -166,12 +176,7 @@ fn generic_plans_rdma_core_modules_and_closures() {
             && pos("sunrpc") < pos("rpcrdma")
     );
     // Files: the rules, unit, target, confs, rdma_rename.
-    let dests: BTreeSet<&str> = plan["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["dest"].as_str().unwrap())
-        .collect();
+    let dests = file_field(&plan, "dest");
     for f in [
         "/lib/udev/rules.d/60-rdma-persistent-naming.rules",
         "/lib/udev/rules.d/75-rdma-description.rules",
@@ -468,12 +473,7 @@ fn driver_and_protocol_by_hand() {
         .map(|p| p.as_str().unwrap())
         .collect();
     assert_eq!(protos, vec!["roce"]);
-    let dests: BTreeSet<&str> = plan["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["dest"].as_str().unwrap())
-        .collect();
+    let dests = file_field(&plan, "dest");
     assert!(
         dests.contains("/etc/rdma/modules/roce.conf")
             && dests.contains("/etc/rdma/modules/rdma.conf")
@@ -587,12 +587,7 @@ fn a_root_without_rdma_core_uses_the_embedded_set() {
     ] {
         assert!(mods.contains(m), "{m}");
     }
-    let srcs: BTreeSet<&str> = plan["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["source"].as_str().unwrap())
-        .collect();
+    let srcs = file_field(&plan, "source");
     for s in [
         "embedded:90-rdma-initrd-hw.rules",
         "embedded:rdma-load-modules@.service",
