@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Module files are refused beyond this size once decompressed.
-pub const MAX_MODULE_BYTES: u64 = 512 << 20;
+pub const MAX_MODULE_BYTES: u64 = 256 << 20;
 /// Where RDMA providers live in a module tree.
 pub const RDMA_DIR: &str = "kernel/drivers/infiniband/";
 pub const RDMA_HW_DIR: &str = "kernel/drivers/infiniband/hw/";
@@ -1336,18 +1336,33 @@ fn read_modinfos(ctx: &Ctx, order: &[String]) -> Vec<InfoResult> {
 pub fn read_one_modinfo(
     p: &Path,
 ) -> Result<(u64, compress::Compression, modinfo::ModInfo), String> {
-    let bytes = std::fs::read(p).map_err(|e| {
+    use std::io::Read;
+    let mut f = std::fs::File::open(p).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             "module file listed in modules.dep is missing".to_string()
         } else {
             e.to_string()
         }
     })?;
-    let comp = compress::detect(&bytes);
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    let mut magic = [0u8; 6];
+    let n = f.read(&mut magic).map_err(|e| e.to_string())?;
+    let comp = compress::detect(&magic[..n]);
+    if comp == compress::Compression::None {
+        // Uncompressed: read only the ELF header, section headers and
+        // .modinfo, whatever the file's size.
+        return Ok((len, comp, modinfo::parse_elf_file(&mut f)?));
+    }
+    if len > MAX_MODULE_BYTES {
+        return Err(format!(
+            "{len} bytes compressed is more than a module can be"
+        ));
+    }
+    let bytes = std::fs::read(p).map_err(|e| e.to_string())?;
     let raw = compress::decompress(&bytes, MAX_MODULE_BYTES)
         .map_err(|e| format!("cannot decompress ({comp:?}): {e}"))?;
     let mi = modinfo::parse_elf(&raw)?;
-    Ok((bytes.len() as u64, comp, mi))
+    Ok((len, comp, mi))
 }
 
 #[cfg(test)]

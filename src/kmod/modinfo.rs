@@ -25,10 +25,44 @@ impl ModInfo {
     }
 }
 
-/// Parse `.modinfo` from an uncompressed ELF image.
+/// Parse `.modinfo` from an uncompressed ELF image in memory.
 pub fn parse_elf(bytes: &[u8]) -> Result<ModInfo, String> {
-    let section = modinfo_section(bytes)?;
-    Ok(parse_section(section))
+    let read_at = |off: u64, len: usize| -> Result<Vec<u8>, String> {
+        let start = usize::try_from(off).map_err(|_| "offset overflows")?;
+        let end = start.checked_add(len).ok_or("range overflows")?;
+        bytes.get(start..end).map(<[u8]>::to_vec).ok_or_else(|| {
+            format!(
+                "range {start}..{end} lies outside the file ({} bytes)",
+                bytes.len()
+            )
+        })
+    };
+    Ok(parse_section(&modinfo_section(
+        read_at,
+        bytes.len() as u64,
+    )?))
+}
+
+/// Parse `.modinfo` from an uncompressed ELF file without reading all of it:
+/// the header, the section header table, the section names and `.modinfo`.
+pub fn parse_elf_file(f: &mut std::fs::File) -> Result<ModInfo, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    let f = std::cell::RefCell::new(f);
+    let read_at = |off: u64, n: usize| -> Result<Vec<u8>, String> {
+        let end = off.checked_add(n as u64).ok_or("range overflows")?;
+        if end > len {
+            return Err(format!(
+                "range {off}..{end} lies outside the file ({len} bytes)"
+            ));
+        }
+        let mut buf = vec![0u8; n];
+        let mut f = f.borrow_mut();
+        f.seek(SeekFrom::Start(off)).map_err(|e| e.to_string())?;
+        f.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        Ok(buf)
+    };
+    Ok(parse_section(&modinfo_section(read_at, len)?))
 }
 
 /// NUL-separated `key=value` strings; records without `=` are skipped.
@@ -46,9 +80,18 @@ pub fn parse_section(section: &[u8]) -> ModInfo {
     ModInfo { fields }
 }
 
-fn modinfo_section(bytes: &[u8]) -> Result<&[u8], String> {
+/// Sections larger than this are refused (real `.modinfo` and section name
+/// tables are a few KiB).
+const MAX_SECTION: u64 = 16 << 20;
+
+fn modinfo_section(
+    read_at: impl Fn(u64, usize) -> Result<Vec<u8>, String>,
+    len: u64,
+) -> Result<Vec<u8>, String> {
+    let head =
+        read_at(0, 64.min(len as usize)).map_err(|_| "not an ELF file: too short".to_string())?;
     let header =
-        goblin::elf::Elf::parse_header(bytes).map_err(|e| format!("not an ELF file: {e}"))?;
+        goblin::elf::Elf::parse_header(&head).map_err(|e| format!("not an ELF file: {e}"))?;
     let container =
         if header.e_ident[goblin::elf::header::EI_CLASS] == goblin::elf::header::ELFCLASS64 {
             Container::Big
@@ -59,53 +102,68 @@ fn modinfo_section(bytes: &[u8]) -> Result<&[u8], String> {
         header.e_ident[goblin::elf::header::EI_DATA] != goblin::elf::header::ELFDATA2MSB,
     );
     let ctx = Ctx::new(container, endian);
-    let shoff = header.e_shoff as usize;
+    let shoff = header.e_shoff;
     let shnum = header.e_shnum as usize;
     let entsize = header.e_shentsize as usize;
     if shnum == 0 {
         return Err("ELF file has no section headers".into());
     }
-    let table_len = shnum
-        .checked_mul(entsize.max(1))
-        .and_then(|n| n.checked_add(shoff))
-        .ok_or("section header table size overflows")?;
-    if table_len > bytes.len() || entsize != SectionHeader::size(ctx) {
+    if entsize != SectionHeader::size(ctx) {
         return Err(format!(
-            "section headers ({shnum} at offset {shoff}) lie outside the file ({} bytes)",
-            bytes.len()
+            "section header size {entsize} is not {}",
+            SectionHeader::size(ctx)
         ));
     }
-    let shdrs = SectionHeader::parse(bytes, shoff, shnum, ctx)
+    let table_len = shnum * entsize;
+    if shoff
+        .checked_add(table_len as u64)
+        .is_none_or(|end| end > len)
+    {
+        return Err(format!(
+            "section headers ({shnum} at offset {shoff}) lie outside the file ({len} bytes)"
+        ));
+    }
+    let table = read_at(shoff, table_len)?;
+    let shdrs = SectionHeader::parse_from(&table, 0, shnum, ctx)
         .map_err(|e| format!("bad section headers: {e}"))?;
-    let strndx = header.e_shstrndx as usize;
     let strtab = shdrs
-        .get(strndx)
+        .get(header.e_shstrndx as usize)
         .ok_or("section name table index out of range")?;
-    let strtab = section_bytes(bytes, strtab)?;
+    let strtab = section(&read_at, strtab, len)?;
     for sh in &shdrs {
-        let name_off = sh.sh_name;
-        let Some(name) = strtab.get(name_off..) else {
+        let Some(name) = strtab.get(sh.sh_name..) else {
             continue;
         };
         let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
         if &name[..end] == b".modinfo" {
-            return section_bytes(bytes, sh);
+            return section(&read_at, sh, len);
         }
     }
     Err("no .modinfo section".into())
 }
 
-fn section_bytes<'a>(bytes: &'a [u8], sh: &SectionHeader) -> Result<&'a [u8], String> {
-    let start = sh.sh_offset as usize;
-    let end = start
-        .checked_add(sh.sh_size as usize)
+fn section(
+    read_at: &impl Fn(u64, usize) -> Result<Vec<u8>, String>,
+    sh: &SectionHeader,
+    len: u64,
+) -> Result<Vec<u8>, String> {
+    let end = sh
+        .sh_offset
+        .checked_add(sh.sh_size)
         .ok_or("section size overflows")?;
-    bytes.get(start..end).ok_or_else(|| {
-        format!(
-            "section at {start}..{end} lies outside the file ({} bytes)",
-            bytes.len()
-        )
-    })
+    if end > len {
+        return Err(format!(
+            "section at {}..{end} lies outside the file ({len} bytes)",
+            sh.sh_offset
+        ));
+    }
+    if sh.sh_size > MAX_SECTION {
+        return Err(format!(
+            "section of {} bytes is larger than {MAX_SECTION}",
+            sh.sh_size
+        ));
+    }
+    read_at(sh.sh_offset, sh.sh_size as usize)
 }
 
 #[cfg(test)]

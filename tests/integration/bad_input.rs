@@ -212,3 +212,40 @@ fn compression_is_detected_by_magic_not_name() {
         .clone();
     assert_eq!(m["compression"], "gzip");
 }
+
+/// A 1 GB module file (a real module with a sparse tail): `.modinfo` is read
+/// through the section headers alone, so memory stays small.
+#[test]
+fn a_huge_module_file_is_read_with_bounded_memory() {
+    let t = tempfile::tempdir().unwrap();
+    let (root, moddir) = small_tree(t.path());
+    let f = moddir.join("kernel/drivers/infiniband/core/ib_uverbs.ko");
+    let file = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+    file.set_len(1 << 30).unwrap();
+    drop(file);
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(crate::common::bin())
+        .args([
+            "plan",
+            "--json",
+            "--generic",
+            "--root",
+            root.to_str().unwrap(),
+        ])
+        .output()
+        .expect("GNU time (apt-get install time)");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let kb: u64 = err.lines().last().unwrap().trim().parse().unwrap();
+    assert!(kb < 64 * 1024, "peak RSS {kb} KiB for a 1 GB module");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = v["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "ib_uverbs")
+        .unwrap()
+        .clone();
+    assert_eq!(m["size"], 1u64 << 30);
+}
