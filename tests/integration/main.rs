@@ -7,3 +7,4 @@ mod hostonly;
 mod images;
 mod kmod_diff;
 mod rdma_core;
+mod reliability;
