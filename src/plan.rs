@@ -590,7 +590,9 @@ fn synthetic_rdma_device(protocols: &[String]) -> Device {
 }
 
 pub fn read_profile(path: &Path) -> Result<Profile> {
-    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let bytes = crate::root::read_capped(path, crate::root::MAX_CONFIG_FILE)
+        .with_context(|| path.display().to_string())?;
+    let text = String::from_utf8_lossy(&bytes);
     let p: Profile = serde_json::from_str(&text).map_err(|e| {
         InputError::at(
             &path.display().to_string(),
@@ -791,7 +793,8 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
         }
     }
     for (conf, host) in &confs {
-        let (text, source, why) = match std::fs::read(host) {
+        let (text, source, why) = match crate::root::read_capped(host, crate::root::MAX_CONFIG_FILE)
+        {
             Ok(b) => (
                 String::from_utf8_lossy(&b).into_owned(),
                 host.display().to_string(),

@@ -136,6 +136,35 @@ impl Root {
     }
 }
 
+/// Read a whole host file, refusing one larger than `cap` bytes: inputs
+/// that are read whole (depmod's text files, rules, confs) are small in
+/// every real system, and a hostile one must not exhaust memory.
+pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    if len > cap {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{len} bytes is more than the {cap} this file can reasonably be; refusing to read it"),
+        ));
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    f.take(cap + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("grew past {cap} bytes while being read"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// Cap for depmod's text files (a real modules.dep is well under 1 MiB).
+pub const MAX_INDEX_FILE: u64 = 16 << 20;
+/// Cap for configuration files (rules, modprobe.d, units, confs, profiles).
+pub const MAX_CONFIG_FILE: u64 = 4 << 20;
+
 /// Names in a host directory (sorted, bytewise), empty when it is missing or
 /// not a directory.
 pub fn list_host_dir(host: &Path) -> anyhow::Result<Vec<String>> {

@@ -40,21 +40,24 @@ impl ModulesDep {
                 return Err(InputError::at(
                     file,
                     lineno,
-                    format!("bad module path '{path}'"),
+                    format!("bad module path '{}'", shown(path)),
                 ));
             }
             if path.split('/').any(|c| c == "..") {
                 return Err(InputError::at(
                     file,
                     lineno,
-                    format!("module path '{path}' leaves the module directory"),
+                    format!("module path '{}' leaves the module directory", shown(path)),
                 ));
             }
             if !is_module_file(path) {
                 return Err(InputError::at(
                     file,
                     lineno,
-                    format!("'{path}' is not a module file (.ko, .ko.xz, .ko.zst, .ko.gz)"),
+                    format!(
+                        "'{}' is not a module file (.ko, .ko.xz, .ko.zst, .ko.gz)",
+                        shown(path)
+                    ),
                 ));
             }
             let mut deps = Vec::new();
@@ -63,7 +66,7 @@ impl ModulesDep {
                     return Err(InputError::at(
                         file,
                         lineno,
-                        format!("dependency '{d}' is not a module file"),
+                        format!("dependency '{}' is not a module file", shown(d)),
                     ));
                 }
                 deps.push(d.to_string());
@@ -93,6 +96,14 @@ impl ModulesDep {
 
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
+    }
+}
+
+/// A token as messages show it: at most 80 characters.
+fn shown(t: &str) -> String {
+    match t.char_indices().nth(80) {
+        Some((i, _)) => format!("{}... ({} bytes)", &t[..i], t.len()),
+        None => t.to_string(),
     }
 }
 

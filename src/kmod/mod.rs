@@ -130,7 +130,7 @@ impl ModDb {
         embedded: &[&crate::units::Embedded],
     ) -> Result<Self> {
         let dep_path = dir.join("modules.dep");
-        let text = match std::fs::read(&dep_path) {
+        let text = match crate::root::read_capped(&dep_path, crate::root::MAX_INDEX_FILE) {
             Ok(b) => String::from_utf8(b).map_err(|e| {
                 InputError::new(
                     &dep_path.display().to_string(),
@@ -147,9 +147,13 @@ impl ModDb {
             Err(e) => anyhow::bail!("{}: {e}", dep_path.display()),
         };
         let dep = dep::ModulesDep::parse(&text, &dep_path.display().to_string())?;
-        let builtin = match std::fs::read_to_string(dir.join("modules.builtin")) {
-            Ok(t) => builtin::parse_builtin(&t),
-            Err(_) => HashSet::new(),
+        let builtin = match crate::root::read_capped(
+            &dir.join("modules.builtin"),
+            crate::root::MAX_INDEX_FILE,
+        ) {
+            Ok(t) => builtin::parse_builtin(&String::from_utf8_lossy(&t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
+            Err(e) => anyhow::bail!("{}: {e}", dir.join("modules.builtin").display()),
         };
         let mut warnings = Vec::new();
         let config = load_config(root, dir, extra_config, embedded, &mut warnings)?;
@@ -168,7 +172,7 @@ impl ModDb {
 
     fn alias_source(&self, name: &str) -> AliasSource {
         let bin = self.dir.join(format!("{name}.bin"));
-        if let Ok(b) = std::fs::read(&bin) {
+        if let Ok(b) = crate::root::read_capped(&bin, crate::root::MAX_INDEX_FILE) {
             if index_bin::Index::open(&b).is_ok() {
                 return AliasSource::Bin(b);
             }
@@ -182,7 +186,7 @@ impl ModDb {
                 ));
         }
         let p = self.dir.join(name);
-        match std::fs::read(&p) {
+        match crate::root::read_capped(&p, crate::root::MAX_INDEX_FILE) {
             Ok(b) => {
                 let t = String::from_utf8_lossy(&b);
                 let mut w = Vec::new();
@@ -207,7 +211,7 @@ impl ModDb {
     fn builtin_aliases(&self) -> &alias::AliasFile {
         self.builtin_aliases.get_or_init(|| {
             let p = self.dir.join("modules.builtin.modinfo");
-            let recs = std::fs::read(p)
+            let recs = crate::root::read_capped(&p, crate::root::MAX_INDEX_FILE)
                 .map(|b| builtin::parse_builtin_modinfo(&b))
                 .unwrap_or_default();
             alias::AliasFile::from_pairs(
@@ -564,7 +568,8 @@ pub fn load_config(
         let text = match f.text {
             Some(t) => t.to_string(),
             None => {
-                let bytes = std::fs::read(&f.host).with_context(|| f.host.display().to_string())?;
+                let bytes = crate::root::read_capped(&f.host, crate::root::MAX_CONFIG_FILE)
+                    .with_context(|| f.host.display().to_string())?;
                 String::from_utf8_lossy(&bytes).into_owned()
             }
         };

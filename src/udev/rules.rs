@@ -222,7 +222,7 @@ pub fn load(
     let mut out = Vec::new();
     for n in names {
         let (path, host) = chosen.remove(&n).expect("name from map");
-        let bytes = match std::fs::read(&host) {
+        let bytes = match crate::root::read_capped(&host, crate::root::MAX_CONFIG_FILE) {
             Ok(b) => b,
             Err(e) => {
                 warnings.push(InputError::new(

@@ -249,3 +249,42 @@ fn a_huge_module_file_is_read_with_bounded_memory() {
         .clone();
     assert_eq!(m["size"], 1u64 << 30);
 }
+
+/// A modules.dep of a million lines, and one with a single 10 MB line: a clear
+/// message naming the file, exit 2, small memory.
+#[test]
+fn huge_depmod_files_hit_a_clear_limit() {
+    let t = tempfile::tempdir().unwrap();
+    let (root, moddir) = small_tree(t.path());
+    let dep = moddir.join("modules.dep");
+    let mut text = String::with_capacity(40 << 20);
+    for i in 0..1_000_000 {
+        text.push_str(&format!("kernel/drivers/x/m{i:07}.ko:\n"));
+    }
+    std::fs::write(&dep, &text).unwrap();
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(crate::common::bin())
+        .args(["plan", "--generic", "--root", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}: ", dep.display())) && err.contains("refusing to read it"),
+        "{err}"
+    );
+    let kb: u64 = err.lines().last().unwrap().trim().parse().unwrap();
+    assert!(kb < 64 * 1024, "peak RSS {kb} KiB");
+    // One 10 MB line: under the cap, and a parse error naming the line.
+    let line = format!("kernel/a.ko: {}\n", "x".repeat(10 << 20));
+    std::fs::write(&dep, line).unwrap();
+    let (code, _, err) =
+        crate::common::run(&["plan", "--generic", "--root", root.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!("{}:1: dependency", dep.display())),
+        "{}",
+        &err[..err.len().min(300)]
+    );
+}
