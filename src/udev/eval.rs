@@ -76,13 +76,10 @@ struct State<'d> {
 impl State<'_> {
     fn subst(&self, s: &str) -> String {
         let mut out = String::new();
-        let b: Vec<char> = s.chars().collect();
         let mut i = 0;
-        while i < b.len() {
-            let c = b[i];
-            if (c == '$' || c == '%') && i + 1 < b.len() {
-                let rest: String = b[i + 1..].iter().collect();
-                let (val, used) = self.subst_one(c, &rest);
+        while let Some(c) = s[i..].chars().next() {
+            if (c == '$' || c == '%') && i + 1 < s.len() {
+                let (val, used) = self.subst_one(c, &s[i + 1..]);
                 if let Some(v) = val {
                     out.push_str(&v);
                     i += 1 + used;
@@ -90,12 +87,12 @@ impl State<'_> {
                 }
             }
             out.push(c);
-            i += 1;
+            i += c.len_utf8();
         }
         out
     }
 
-    /// One `$name{arg}` / `%x{arg}` substitution: (value, chars consumed after the sigil).
+    /// One `$name{arg}` / `%x{arg}` substitution: (value, bytes consumed after the sigil).
     fn subst_one(&self, sigil: char, rest: &str) -> (Option<String>, usize) {
         let long: &[(&str, char)] = &[
             ("kernel", 'k'),
@@ -119,7 +116,7 @@ impl State<'_> {
         } else {
             match rest.chars().next() {
                 Some('%') => return (Some("%".into()), 1),
-                Some(c) => (c, 1),
+                Some(c) => (c, c.len_utf8()),
                 None => return (None, 0),
             }
         };
@@ -537,6 +534,23 @@ mod tests {
         };
         let o = evaluate(&[desc, ulp], &net);
         assert!(o.effects.is_empty());
+    }
+
+    #[test]
+    fn substitutions_survive_multibyte_text() {
+        // Found by the udev_rules fuzz target: a `%` before a multi-byte
+        // character, and `{...}` arguments holding multi-byte characters.
+        let f = file(
+            "x.rules",
+            "ENV{A}=\"%\u{e9}x $env{\u{e9}} %E{\u{e9}}y $kernel\"\n",
+        );
+        let dev = Device {
+            subsystem: "net".into(),
+            kernel: "eth0".into(),
+            ..Default::default()
+        };
+        let o = evaluate(&[f], &dev);
+        assert_eq!(o.env.get("A").map(String::as_str), Some("%\u{e9}x  y eth0"));
     }
 
     #[test]

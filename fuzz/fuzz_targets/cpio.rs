@@ -1,0 +1,11 @@
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+// Whole initramfs images: segments, compressions, newc archives.
+fuzz_target!(|data: &[u8]| {
+    if let Ok(img) = rdma_initrd::cpio::read_image(data, 16 << 20) {
+        let _ = img.tree.get("usr/lib/modules");
+        let mut out = Vec::new();
+        let _ = img.tree.write_cpio(&mut out, 0);
+    }
+});
