@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// A small module tree: real module files copied from the Debian tree, a
 /// modules.dep naming them, and an rdma-core root. Returns (root, moddir).
-fn small_tree(dir: &Path) -> (PathBuf, PathBuf) {
+pub fn small_tree(dir: &Path) -> (PathBuf, PathBuf) {
     let inp = inputs();
     let root = dir.join("root");
     copy_tree(&inp.rdma_core, &root);

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod common;
+mod corpus;
 mod hostonly;
 mod images;
 mod kmod_diff;
