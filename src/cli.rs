@@ -86,6 +86,12 @@ impl From<CompressArg> for crate::kmod::compress::Compression {
     }
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum Generate {
+    Man,
+    Completions,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// List RDMA-relevant devices, the rule that matched, the module it loads, their protocols
@@ -135,6 +141,18 @@ pub enum Command {
         after_help = "Example:\n  rdma-initrd verify --generic /boot/initrd.img-6.1.0-56-amd64"
     )]
     Verify { image: PathBuf },
+    /// Write the man pages or the shell completions (generated from this
+    /// command line's definition) into DIR
+    #[command(
+        hide = true,
+        after_help = "Example:\n  rdma-initrd generate man --out /usr/share/man/man1"
+    )]
+    Generate {
+        #[arg(value_enum)]
+        what: Generate,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// `SOURCE DESTINATION` pairs for everything that is not a module
     #[command(
         after_help = "Example:\n  rdma-initrd files --generic --root /srv/image --extract /tmp/rdma-units"
@@ -172,6 +190,10 @@ pub fn main() -> i32 {
 }
 
 pub fn run(cli: Cli) -> Result<i32> {
+    if let Command::Generate { what, out } = &cli.command {
+        generate(*what, out)?;
+        return Ok(0);
+    }
     let inputs = resolve(&cli.global)?;
     let ctx = Ctx::open(inputs)?;
     let g = &cli.global;
@@ -278,6 +300,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             return Ok(1);
         }
+        Command::Generate { .. } => unreachable!("handled before the inputs are read"),
         Command::Files { extract, kind } => {
             let p = plan::build(&ctx)?;
             crate::output::files(&mut out, &p, extract.as_deref(), kind)?;
@@ -285,6 +308,31 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// Man pages (rdma-initrd.1 and rdma-initrd-COMMAND.1) or completions for
+/// bash, zsh and fish, from the clap definition.
+fn generate(what: Generate, out: &Path) -> Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+    let cmd = Cli::command();
+    match what {
+        Generate::Man => {
+            clap_mangen::generate_to(cmd, out).with_context(|| out.display().to_string())?;
+        }
+        Generate::Completions => {
+            for shell in [
+                clap_complete::Shell::Bash,
+                clap_complete::Shell::Zsh,
+                clap_complete::Shell::Fish,
+            ] {
+                clap_complete::generate_to(shell, &mut Cli::command(), "rdma-initrd", out)
+                    .with_context(|| out.display().to_string())?;
+            }
+            let _ = cmd;
+        }
+    }
+    Ok(())
 }
 
 /// mtime for every entry of an image: SOURCE_DATE_EPOCH, or 0.

@@ -6,6 +6,7 @@ mod common;
 mod corpus;
 mod hostonly;
 mod images;
+mod install_layout;
 mod kmod_diff;
 mod rdma_core;
 mod reliability;
