@@ -140,7 +140,12 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  rdma-initrd verify --generic /boot/initrd.img-6.1.0-56-amd64"
     )]
-    Verify { image: PathBuf },
+    Verify {
+        image: PathBuf,
+        /// Print `{"image", "complete", "missing": [...]}`
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the man pages or the shell completions (generated from this
     /// command line's definition) into DIR
     #[command(
@@ -270,12 +275,22 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             report_warnings(g, &p.warnings, &p.not_understood);
         }
-        Command::Verify { image } => {
+        Command::Verify { image, json } => {
             let p = plan::build(&ctx)?;
             let img = crate::image::read(&image)?;
             let missing = crate::image::verify(&p, &img.tree)?;
             report_warnings(g, &p.warnings, &p.not_understood);
             use std::io::Write;
+            if json {
+                let v = serde_json::json!({
+                    "image": image.display().to_string(),
+                    "complete": missing.is_empty(),
+                    "missing": missing,
+                });
+                serde_json::to_writer_pretty(&mut out, &v)?;
+                writeln!(out)?;
+                return Ok(if missing.is_empty() { 0 } else { 1 });
+            }
             if missing.is_empty() {
                 if !g.quiet {
                     writeln!(
