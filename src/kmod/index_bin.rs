@@ -77,7 +77,7 @@ pub fn dump(b: &[u8]) -> Result<Pairs, String> {
                     children.push((child, k, depth + 1));
                 }
             }
-            at += 4 * (last - first + 1) as usize;
+            at += 4 * (usize::from(last) - usize::from(first) + 1);
         }
         if word & VALUES != 0 {
             let n = u32_at(b, at)? as usize;
@@ -170,7 +170,7 @@ impl<'a> Index<'a> {
                 return Err("child table runs backwards".into());
             }
             children = Some((first, last, at + 2));
-            at += 2 + 4 * (last - first + 1) as usize;
+            at += 2 + 4 * (usize::from(last) - usize::from(first) + 1);
         }
         let values = (word & VALUES != 0).then_some(at);
         Ok(Node {
@@ -289,6 +289,22 @@ fn sorted(mut v: Vec<(u32, String)>) -> Vec<(u32, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fuzz_regressions_do_not_panic() {
+        // Found by fuzz/run.sh: a child table from 0x00 to 0xff (256
+        // entries) overflowed a u8 count.
+        let b = include_bytes!("../../tests/fuzz-regressions/index_bin-child-table-0-255");
+        let _ = dump(b);
+        if let Ok(i) = Index::open(b) {
+            let _ = i.search_wild("i40iw");
+        }
+        let mut full = vec![0xB0, 0x07, 0xF4, 0x57, 0, 2, 0, 1];
+        full.extend((CHILDS | 12).to_be_bytes());
+        full.extend([0x00, 0xff]);
+        full.extend(std::iter::repeat(0u8).take(4 * 256));
+        assert_eq!(dump(&full).unwrap().len(), 0);
+    }
 
     #[test]
     fn rejects_garbage_without_panicking() {
