@@ -302,7 +302,7 @@ mod tests {
         let mut full = vec![0xB0, 0x07, 0xF4, 0x57, 0, 2, 0, 1];
         full.extend((CHILDS | 12).to_be_bytes());
         full.extend([0x00, 0xff]);
-        full.extend(std::iter::repeat(0u8).take(4 * 256));
+        full.extend(std::iter::repeat_n(0u8, 4 * 256));
         assert_eq!(dump(&full).unwrap().len(), 0);
     }
 
