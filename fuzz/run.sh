@@ -4,9 +4,17 @@
 # executions per target and `N passed, M failed` last; exits non-zero when a
 # target finds a crash (its input is kept under fuzz/artifacts/).
 #
-#   fuzz/run.sh [SECONDS]     default 60 per target; CI runs a short smoke
+#   fuzz/run.sh [SECONDS]     default 60 per target, random seeds
+#   fuzz/run.sh --smoke       what CI runs: 20000 executions of each target
+#                             from a fixed seed, so a run is repeatable
 set -uo pipefail
 secs=${1:-60}
+limit=(-max_total_time="$secs")
+what="in ${secs}s"
+if [[ $secs == --smoke ]]; then
+    limit=(-runs=20000 -seed=1)
+    what="(smoke, seed 1)"
+fi
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo/fuzz"
 if ! command -v cargo-fuzz >/dev/null; then
@@ -37,12 +45,12 @@ seed units_and_lists && cp "$RDMA_CORE_ROOT"/lib/systemd/system/rdma-* "$RDMA_CO
 passed=0 failed=0
 for t in $(cargo +nightly fuzz list); do
     log=$work/$t.log
-    cargo +nightly fuzz run "$t" "$work/$t" -- -max_total_time="$secs" -print_final_stats=1 \
+    cargo +nightly fuzz run "$t" "$work/$t" -- "${limit[@]}" -print_final_stats=1 \
         -rss_limit_mb=2048 -max_len=1048576 >"$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     if ((rc == 0)); then
-        echo "PASS $t: ${execs:-?} executions in ${secs}s"
+        echo "PASS $t: ${execs:-?} executions $what"
         passed=$((passed + 1))
     else
         echo "FAIL $t (exit $rc): see fuzz/artifacts/$t/"
