@@ -31,6 +31,17 @@ pub fn small_tree(dir: &Path) -> (PathBuf, PathBuf) {
     (root, moddir)
 }
 
+/// The plan's entry for a module.
+fn planned(plan: &serde_json::Value, name: &str) -> serde_json::Value {
+    plan["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap()
+        .clone()
+}
+
 fn plan(root: &Path) -> (i32, String, String) {
     run(&[
         "plan",
@@ -203,13 +214,7 @@ fn compression_is_detected_by_magic_not_name() {
     ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let m = v["modules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "ib_uverbs")
-        .unwrap()
-        .clone();
+    let m = planned(&v, "ib_uverbs");
     assert_eq!(m["compression"], "gzip");
 }
 
@@ -240,13 +245,7 @@ fn a_huge_module_file_is_read_with_bounded_memory() {
     let kb: u64 = err.lines().last().unwrap().trim().parse().unwrap();
     assert!(kb < 64 * 1024, "peak RSS {kb} KiB for a 1 GB module");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let m = v["modules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == "ib_uverbs")
-        .unwrap()
-        .clone();
+    let m = planned(&v, "ib_uverbs");
     assert_eq!(m["size"], 1u64 << 30);
 }
 

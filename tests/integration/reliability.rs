@@ -25,6 +25,20 @@ fn install(root: &Path, out: &Path, env: &[(&str, &str)], umask: &str) -> std::p
     c.output().unwrap()
 }
 
+/// `rdma-initrd install --generic --output OUT` for `root` (not yet run).
+fn install_cmd(root: &Path, out: &Path) -> Command {
+    let inp = inputs();
+    let mut c = Command::new(bin());
+    c.args(["install", "--generic", "-q", "--output"])
+        .arg(out)
+        .arg("--root")
+        .arg(root)
+        .arg("--moddir")
+        .arg(inp.moddir(&inp.kroot))
+        .env("SOURCE_DATE_EPOCH", "1700000000");
+    c
+}
+
 /// Copy a tree creating entries in reverse name order, so that readdir
 /// returns them in another order than in the original.
 fn copy_reversed(from: &Path, to: &Path) {
@@ -98,17 +112,7 @@ fn killed_installs_leave_the_old_or_the_new_image() {
         x ^= x >> 7;
         x ^= x << 17;
         let delay = std::time::Duration::from_millis(x % 700);
-        let inp = inputs();
-        let mut child = Command::new(bin())
-            .args(["install", "--generic", "-q", "--output"])
-            .arg(&out)
-            .arg("--root")
-            .arg(&root)
-            .arg("--moddir")
-            .arg(inp.moddir(&inp.kroot))
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .spawn()
-            .unwrap();
+        let mut child = install_cmd(&root, &out).spawn().unwrap();
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
@@ -140,19 +144,7 @@ fn concurrent_installs_do_not_corrupt_the_output() {
     let reference = dir.path().join("reference.img");
     assert!(install(&root, &reference, &[], "022").status.success());
     let out = dir.path().join("initrd.img");
-    let inp = inputs();
-    let spawn = || {
-        Command::new(bin())
-            .args(["install", "--generic", "-q", "--output"])
-            .arg(&out)
-            .arg("--root")
-            .arg(&root)
-            .arg("--moddir")
-            .arg(inp.moddir(&inp.kroot))
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || install_cmd(&root, &out).spawn().unwrap();
     let (mut a, mut b) = (spawn(), spawn());
     assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
     assert!(std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap());
@@ -169,15 +161,8 @@ fn staging_is_removed_on_errors() {
     let (_t, root) = rdma_core_copy();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let inp = inputs();
     // depmod fails: PATH without it.
-    let o = Command::new(bin())
-        .args(["install", "--generic", "-q", "--output"])
-        .arg(dir.path().join("x.img"))
-        .arg("--root")
-        .arg(&root)
-        .arg("--moddir")
-        .arg(inp.moddir(&inp.kroot))
+    let o = install_cmd(&root, &dir.path().join("x.img"))
         .env("TMPDIR", tmp.path())
         .env("PATH", "/nonexistent")
         .output()
