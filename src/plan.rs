@@ -300,15 +300,13 @@ impl Ctx {
                 {
                     return true;
                 }
-                if t.key == "RUN" && t.attr.as_deref() == Some("builtin") {
-                    let mut w = t.value.split_ascii_whitespace();
-                    if w.next() == Some("kmod") && w.next() == Some("load") {
-                        for m in w {
-                            if self.is_rdma_module_request(m) {
-                                return true;
-                            }
-                        }
-                    }
+                if t.key == "RUN"
+                    && t.attr.as_deref() == Some("builtin")
+                    && eval::kmod_load_args(&t.value)
+                        .iter()
+                        .any(|m| self.is_rdma_module_request(m))
+                {
+                    return true;
                 }
             }
         }

@@ -337,14 +337,11 @@ fn apply_line(
             ("RUN", attr) => {
                 let v = st.subst(&t.value);
                 if attr == Some("builtin") {
-                    let mut w = v.split_ascii_whitespace();
-                    if w.next() == Some("kmod") && w.next() == Some("load") {
-                        for m in w {
-                            out.effects.push(Effect {
-                                origin: origin.clone(),
-                                kind: EffectKind::KmodLoad(m.trim_matches('\'').to_string()),
-                            });
-                        }
+                    for m in kmod_load_args(&v) {
+                        out.effects.push(Effect {
+                            origin: origin.clone(),
+                            kind: EffectKind::KmodLoad(m),
+                        });
                     }
                 } else {
                     out.effects.push(Effect {
@@ -364,6 +361,17 @@ fn apply_line(
     goto
 }
 
+/// The module names of a `RUN{builtin}` value `kmod load A B ...` (quotes
+/// removed); empty for any other builtin.
+pub fn kmod_load_args(value: &str) -> Vec<String> {
+    let mut w = value.split_ascii_whitespace();
+    if w.next() == Some("kmod") && w.next() == Some("load") {
+        w.map(|m| m.trim_matches('\'').to_string()).collect()
+    } else {
+        Vec::new()
+    }
+}
+
 /// Effects of every line regardless of matches: what the rules could do on
 /// some device (used for generic images).
 pub fn all_effects(files: &[RulesFile]) -> Vec<Effect> {
@@ -377,14 +385,11 @@ pub fn all_effects(files: &[RulesFile]) -> Vec<Effect> {
             for t in &line.tokens {
                 let kind = match (t.key.as_str(), t.attr.as_deref(), t.op) {
                     ("RUN", Some("builtin"), op) if op != Op::Match && op != Op::Nomatch => {
-                        let mut w = t.value.split_ascii_whitespace();
-                        if w.next() == Some("kmod") && w.next() == Some("load") {
-                            for m in w {
-                                out.push(Effect {
-                                    origin: origin.clone(),
-                                    kind: EffectKind::KmodLoad(m.trim_matches('\'').to_string()),
-                                });
-                            }
+                        for m in kmod_load_args(&t.value) {
+                            out.push(Effect {
+                                origin: origin.clone(),
+                                kind: EffectKind::KmodLoad(m),
+                            });
                         }
                         continue;
                     }
