@@ -58,6 +58,11 @@ pub struct Global {
     /// its files go to /etc/udev/rules.d in an image
     #[arg(long = "rules-dir", global = true, value_name = "DIR")]
     pub rules_dir: Vec<PathBuf>,
+    /// What runs in the initramfs: systemd (dracut, mkinitcpio's systemd
+    /// hook) or udev alone (initramfs-tools, mkinitcpio's udev hook), where a
+    /// generated rules file loads what the wanted units would
+    #[arg(long, global = true, value_enum, default_value = "systemd")]
+    pub init: InitArg,
     /// More detail on stderr (warnings, rule lines not evaluated)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -84,6 +89,12 @@ impl From<CompressArg> for crate::kmod::compress::Compression {
             CompressArg::None => C::None,
         }
     }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum InitArg {
+    Systemd,
+    Udev,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -437,6 +448,10 @@ pub fn resolve(g: &Global) -> Result<Inputs> {
         },
         extra_config: absolute(&g.config)?,
         extra_rules: absolute(&g.rules_dir)?,
+        init: match g.init {
+            InitArg::Systemd => plan::Init::Systemd,
+            InitArg::Udev => plan::Init::Udev,
+        },
     })
 }
 

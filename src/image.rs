@@ -15,6 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
+/// The list initramfs-tools' init loads at boot (`force_load`).
+pub const PRELOAD_LIST: &str = "conf/modules";
+
 /// Decompressed images larger than this are refused.
 pub const MAX_IMAGE_BYTES: u64 = 8 << 30;
 
@@ -54,9 +57,10 @@ pub fn plan_tree(ctx: &Ctx, plan: &Plan, base: Option<&Tree>) -> Result<Tree> {
         }
     }
     for f in &plan.files {
-        let (bytes, perm) = match units::by_source(&f.source) {
-            Some(e) => (e.text.as_bytes().to_vec(), 0o644),
-            None => (
+        let (bytes, perm) = match (&f.text, units::by_source(&f.source)) {
+            (Some(t), _) => (t.as_bytes().to_vec(), 0o644),
+            (None, Some(e)) => (e.text.as_bytes().to_vec(), 0o644),
+            (None, None) => (
                 std::fs::read(&f.source).with_context(|| f.source.clone())?,
                 host_perm(Path::new(&f.source)),
             ),
@@ -92,6 +96,30 @@ pub fn plan_tree(ctx: &Ctx, plan: &Plan, base: Option<&Tree>) -> Result<Tree> {
                 },
             )?;
         }
+    }
+    if !plan.preload.is_empty() {
+        // Without systemd: initramfs-tools' init loads /conf/modules.
+        let mut text = tree
+            .file(PRELOAD_LIST)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        for l in &plan.preload {
+            if !text
+                .lines()
+                .any(|x| x.split_whitespace().next() == Some(&l.module))
+            {
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                text.push_str(&l.module);
+                text.push('\n');
+            }
+        }
+        insert(
+            &mut tree,
+            PRELOAD_LIST,
+            file_entry(text.into_bytes(), 0o644),
+        )?;
     }
     module_index(&mut tree, kver, &ctx.db)?;
     Ok(tree)
@@ -319,6 +347,10 @@ pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
     for f in &plan.files {
         let base = f.dest.rsplit('/').next().unwrap_or(&f.dest);
         let ok = match f.kind {
+            // A file rdma-initrd writes must be there with its contents.
+            FileKind::Rule if f.text.is_some() => crate::udev::rules::RULES_DIRS.iter().any(|d| {
+                tree.file(&format!("{d}/{base}")) == f.text.as_ref().map(|t| t.as_bytes())
+            }),
             FileKind::Rule => crate::udev::rules::RULES_DIRS
                 .iter()
                 .any(|d| tree.contains(&format!("{d}/{base}"))),
@@ -353,6 +385,24 @@ pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
         };
         if !ok {
             missing.push(format!("{} {}", crate::output::kind_name(f.kind), f.dest));
+        }
+    }
+    if !plan.preload.is_empty() {
+        let listed: BTreeSet<String> = tree
+            .file(PRELOAD_LIST)
+            .map(|b| {
+                String::from_utf8_lossy(b)
+                    .lines()
+                    .filter_map(|l| l.split_whitespace().next())
+                    .filter(|w| !w.starts_with('#'))
+                    .map(name::normalize_modname)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for l in &plan.preload {
+            if !listed.contains(&name::normalize_modname(&l.module)) {
+                missing.push(format!("boot-time load of {} ({PRELOAD_LIST})", l.module));
+            }
         }
     }
     // The image's module index must resolve every planned name and request.

@@ -320,13 +320,23 @@ pub fn files(
         }
     };
     for f in &p.files {
-        let (origin, src) = match (crate::units::by_source(&f.source), extract) {
-            (Some(e), Some(dir)) => {
-                let path = dir.join(e.name);
+        let own: Option<(&str, &str)> = match (&f.text, crate::units::by_source(&f.source)) {
+            (Some(t), _) => Some((
+                f.source
+                    .strip_prefix(crate::plan::GENERATED)
+                    .unwrap_or(&f.source),
+                t.as_str(),
+            )),
+            (None, Some(e)) => Some((e.name, e.text)),
+            (None, None) => None,
+        };
+        let (origin, src) = match (own, extract) {
+            (Some((name, text)), Some(dir)) => {
+                let path = dir.join(name);
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                std::fs::write(&path, e.text)?;
+                std::fs::write(&path, text)?;
                 ("host", path.display().to_string())
             }
             (Some(_), None) => ("host", f.source.clone()),
@@ -343,6 +353,9 @@ pub fn files(
     if kind {
         for w in &p.wants {
             lines.push(("want", "unit", "initrd.target".into(), w.clone()));
+        }
+        for l in &p.preload {
+            lines.push(("load", "conf", l.conf.clone(), l.module.clone()));
         }
     }
     for (k, origin, src, dest) in lines {

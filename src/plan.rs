@@ -8,6 +8,7 @@ use crate::root::Root;
 use crate::systemd;
 use crate::udev::device::{Device, Parent};
 use crate::udev::eval::{self, EffectKind, Outcome};
+use crate::udev::no_systemd;
 use crate::udev::rules::{self, RulesFile};
 use crate::units;
 use anyhow::{Context, Result};
@@ -40,6 +41,20 @@ pub struct Selection {
     pub protocols: Vec<String>,
 }
 
+/// What runs in the initramfs: it decides how the units the rules want are
+/// honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// systemd (dracut, mkinitcpio's `systemd` hook): the units and their
+    /// confs are installed and systemd starts them.
+    #[default]
+    Systemd,
+    /// udev without systemd (initramfs-tools, mkinitcpio's `udev` hook): a
+    /// generated rules file loads what the wanted units would.
+    Udev,
+}
+
 #[derive(Debug, Clone)]
 pub struct Inputs {
     pub root: Root,
@@ -50,6 +65,7 @@ pub struct Inputs {
     pub extra_config: Vec<PathBuf>,
     /// Extra udev rules directories, read before the root's (`--rules-dir`).
     pub extra_rules: Vec<PathBuf>,
+    pub init: Init,
 }
 
 /// Why something is in the plan.
@@ -148,7 +164,23 @@ pub struct PlanFile {
     /// Path inside the image.
     pub dest: String,
     pub reason: String,
+    /// The contents of a file rdma-initrd writes itself (source
+    /// `generated:NAME`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
+
+/// A module to load at boot whatever the hardware, without systemd
+/// (`--protocol` with `--init udev`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Preload {
+    pub module: String,
+    pub conf: String,
+    pub line: usize,
+}
+
+/// How a generated file is named as a plan source.
+pub const GENERATED: &str = "generated:";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Excluded {
@@ -187,6 +219,7 @@ pub struct Plan {
     pub kver: String,
     pub moddir: String,
     pub mode: Mode,
+    pub init: Init,
     pub profiles: Vec<String>,
     /// "root": the root's RDMA rules decide; "embedded": it has none, and
     /// rdma-initrd's own (units/) are used.
@@ -194,6 +227,8 @@ pub struct Plan {
     /// Units to start in the initrd whatever the hardware (`--protocol`),
     /// wanted by initrd.target.
     pub wants: Vec<String>,
+    /// Without systemd, what those units would load (in order).
+    pub preload: Vec<Preload>,
     pub devices: Vec<DeviceReport>,
     pub protocols: Vec<String>,
     pub modules: Vec<PlanModule>,
@@ -216,6 +251,9 @@ pub struct Profile {
     pub kver: Option<String>,
     pub devices: Vec<Device>,
 }
+
+/// (unit chain, module lists) of a wanted unit.
+type WantLoadsOf = (Vec<String>, Vec<String>);
 
 struct Request {
     name: String,
@@ -686,6 +724,10 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
         .map(|(u, o)| (u.clone(), format!("wanted by {o}")))
         .collect();
     let mut seen_units: HashSet<String> = HashSet::new();
+    let systemd_init = inputs.init == Init::Systemd;
+    // What each unit pulls in and the lists it loads (for --init udev).
+    let mut unit_wants: HashMap<String, Vec<String>> = HashMap::new();
+    let mut unit_confs: HashMap<String, Vec<String>> = HashMap::new();
     let mut protocols: BTreeSet<String> = BTreeSet::new();
     if sel.mode == Mode::Generic {
         for e in eval::all_effects(&files) {
@@ -742,17 +784,22 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
             .filter(|w| w[0].rsplit('/').next() == Some("systemd-modules-load"))
             .collect();
         if file_name.ends_with(".target") {
-            push_file(&mut plan_files, FileKind::Unit, &source, &inner, &why);
+            if systemd_init {
+                push_file(&mut plan_files, FileKind::Unit, &source, &inner, &why);
+            }
             for w in u.wants(instance.as_deref()) {
+                unit_wants.entry(unit.clone()).or_default().push(w.clone());
                 unit_queue.push((w, format!("wanted by {unit}")));
             }
         } else if !loader.is_empty() {
-            push_file(&mut plan_files, FileKind::Unit, &source, &inner, &why);
+            if systemd_init {
+                push_file(&mut plan_files, FileKind::Unit, &source, &inner, &why);
+            }
             let before_initrd = u
                 .values("Before")
                 .flat_map(|v| v.split_ascii_whitespace())
                 .any(|x| x == "initrd.target");
-            if !before_initrd {
+            if !before_initrd && systemd_init {
                 push_file(
                     &mut plan_files,
                     FileKind::Unit,
@@ -762,10 +809,16 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
                 );
             }
             for words in &loader {
-                programs.push((words[0].clone(), format!("ExecStart of {unit}")));
+                if systemd_init {
+                    programs.push((words[0].clone(), format!("ExecStart of {unit}")));
+                }
                 for conf in &words[1..] {
                     let host = inputs.root.resolve(conf)?;
                     confs.insert(conf.clone(), host);
+                    unit_confs
+                        .entry(unit.clone())
+                        .or_default()
+                        .push(conf.clone());
                 }
             }
         } else {
@@ -790,6 +843,7 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
             }
         }
     }
+    let mut conf_names: BTreeMap<String, Vec<(String, usize)>> = BTreeMap::new();
     for (conf, host) in &confs {
         let (text, source, why) = match crate::root::read_capped(host, crate::root::MAX_CONFIG_FILE)
         {
@@ -824,6 +878,7 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
         };
         let names = systemd::parse_modules_list(&text, &label)?;
         push_file(&mut plan_files, FileKind::Conf, &source, conf, &why);
+        conf_names.insert(conf.clone(), names.clone());
         for (n, line) in names {
             requests.push(Request {
                 name: n.clone(),
@@ -833,6 +888,80 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
                     request: n,
                 },
             });
+        }
+    }
+
+    // Without systemd: a rules file that loads what the wanted units would,
+    // and the lists of --protocol loaded at boot.
+    let mut preload = Vec::new();
+    if !systemd_init {
+        let follow = |unit: &str| -> WantLoadsOf {
+            let mut chain = Vec::new();
+            let mut list: Vec<String> = Vec::new();
+            let mut stack = vec![unit.to_string()];
+            while let Some(u) = stack.pop() {
+                if chain.contains(&u) {
+                    continue;
+                }
+                chain.push(u.clone());
+                for c in unit_confs.get(&u).into_iter().flatten() {
+                    if !list.contains(c) {
+                        list.push(c.clone());
+                    }
+                }
+                for w in unit_wants.get(&u).into_iter().flatten().rev() {
+                    stack.push(w.clone());
+                }
+            }
+            (chain, list)
+        };
+        let mut roots: Vec<&String> = wants
+            .iter()
+            .map(|(u, _)| u)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        roots.sort();
+        let entries: Vec<no_systemd::WantLoads> = roots
+            .into_iter()
+            .map(|u| {
+                let (chain, list) = follow(u);
+                no_systemd::WantLoads {
+                    unit: u.clone(),
+                    chain,
+                    confs: list
+                        .into_iter()
+                        .map(|c| {
+                            let n = conf_names
+                                .get(&c)
+                                .map(|v| v.iter().map(|(n, _)| n.clone()).collect())
+                                .unwrap_or_default();
+                            (c, n)
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        if let Some(text) = no_systemd::rules(&entries) {
+            plan_files.push(PlanFile {
+                kind: FileKind::Rule,
+                source: format!("{GENERATED}{}", no_systemd::FILE_NAME),
+                dest: no_systemd::DEST.to_string(),
+                reason: "no systemd in the initramfs: udev loads what the units the RDMA rules want would load".into(),
+                text: Some(text),
+            });
+        }
+        for p in &sel.protocols {
+            let (_, list) = follow(&format!("rdma-load-modules@{p}.service"));
+            for c in list {
+                for (n, line) in conf_names.get(&c).into_iter().flatten() {
+                    preload.push(Preload {
+                        module: n.clone(),
+                        conf: c.clone(),
+                        line: *line,
+                    });
+                }
+            }
         }
     }
 
@@ -1199,11 +1328,16 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
             "root"
         }
         .into(),
-        wants: sel
-            .protocols
-            .iter()
-            .map(|p| format!("rdma-load-modules@{p}.service"))
-            .collect(),
+        init: inputs.init,
+        wants: if systemd_init {
+            sel.protocols
+                .iter()
+                .map(|p| format!("rdma-load-modules@{p}.service"))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        preload,
         devices: reports,
         protocols: protocols.into_iter().collect(),
         modules,
@@ -1266,6 +1400,7 @@ fn push_file(v: &mut Vec<PlanFile>, kind: FileKind, source: &str, dest: &str, wh
         source: source.to_string(),
         dest: dest.to_string(),
         reason: why.to_string(),
+        text: None,
     });
 }
 

@@ -2,4 +2,5 @@
 
 pub mod device;
 pub mod eval;
+pub mod no_systemd;
 pub mod rules;

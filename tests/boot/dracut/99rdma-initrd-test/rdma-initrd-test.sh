@@ -1,5 +1,6 @@
 #!/bin/bash
-# Test-only: the boot test, run in the initrd. Prints one line per check,
+# Test-only: the boot test, run in the initrd (dracut's systemd initrd, or
+# initramfs-tools' init with udev alone). Prints one line per check,
 #   RESULT <name> PASS|FAIL <detail>
 # Nothing here loads an RDMA module: udev and systemd must do it.
 
@@ -15,6 +16,14 @@ wait_until() {
     return 1
 }
 loaded() { [[ -d /sys/module/$1 ]]; }
+# The first RDMA device (no `ls`: initramfs-tools ships klibc's).
+ibdev() {
+    local d
+    for d in /sys/class/infiniband/*; do
+        [[ -e $d ]] && { echo "${d##*/}"; return 0; }
+    done
+    return 1
+}
 active() { systemctl is-active --quiet "$1"; }
 blacklisted=
 [[ $(cat /proc/cmdline) =~ rdmatest.blacklist=([A-Za-z0-9_]+) ]] && blacklisted=${BASH_REMATCH[1]}
@@ -44,8 +53,8 @@ fi
 #    want rdma-hw.target and rdma-load-modules@{rdma,roce}.service.
 ip link set "${nic:-none}" up 2>/dev/null
 if err=$(rdma link add rxe0 type rxe netdev "${nic:-none}" 2>&1) &&
-    wait_until 30 test -n "$(ls /sys/class/infiniband 2>/dev/null)"; then
-    ibdev=$(ls /sys/class/infiniband | head -n 1)
+    wait_until 30 ibdev >/dev/null; then
+    ibdev=$(ibdev)
     result rdma-link PASS "RDMA device $ibdev on $nic"
     udevadm settle --timeout=60 || true
     if udevadm info -q property -p "/sys/class/infiniband/$ibdev" | grep -qx 'ID_RDMA_ROCE=1'; then
@@ -59,8 +68,11 @@ else
 fi
 # Without an RDMA device nothing will start them: look once.
 wait=60
-[[ -n $(ls /sys/class/infiniband 2>/dev/null) ]] || wait=1
-for u in rdma-hw.target rdma-load-modules@rdma.service rdma-load-modules@roce.service; do
+ibdev >/dev/null || wait=1
+# Without systemd (initramfs-tools) there are no units: udev loads the lists.
+units=(rdma-hw.target rdma-load-modules@rdma.service rdma-load-modules@roce.service)
+command -v systemctl >/dev/null || units=()
+for u in "${units[@]}"; do
     if wait_until "$wait" active "$u"; then
         result "unit:$u" PASS active
     else
