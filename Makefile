@@ -1,6 +1,6 @@
 # Install rdma-initrd where dracut, mkinitcpio and the system look.
 #   make && make install [DESTDIR=...] [PREFIX=/usr] [SYSCONFDIR=/etc]
-#        [DRACUTMODDIR=...] [INITCPIODIR=...]
+#        [DRACUTMODDIR=...] [INITCPIODIR=...] [INITRAMFSTOOLSDIR=...]
 #   make uninstall (same variables)
 PREFIX ?= /usr
 BINDIR ?= $(PREFIX)/bin
@@ -8,6 +8,7 @@ LIBDIR ?= $(PREFIX)/lib
 SYSCONFDIR ?= /etc
 DRACUTMODDIR ?= $(LIBDIR)/dracut/modules.d
 INITCPIODIR ?= $(LIBDIR)/initcpio
+INITRAMFSTOOLSDIR ?= $(PREFIX)/share/initramfs-tools
 MODPROBEDIR ?= $(LIBDIR)/modprobe.d
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
@@ -34,6 +35,7 @@ install: $(BIN) $(GEN)/stamp
 	install -Dm755 $(BIN) $(DESTDIR)$(BINDIR)/rdma-initrd
 	install -Dm755 dracut/50rdma-initrd/module-setup.sh $(DESTDIR)$(DRACUTMODDIR)/50rdma-initrd/module-setup.sh
 	install -Dm644 mkinitcpio/install/rdma-initrd $(DESTDIR)$(INITCPIODIR)/install/rdma-initrd
+	install -Dm755 initramfs-tools/hooks/rdma-initrd $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/rdma-initrd
 	install -Dm644 units/modprobe.d/rdma-initrd.conf $(DESTDIR)$(MODPROBEDIR)/rdma-initrd.conf
 	install -d $(DESTDIR)$(MANDIR)/man1
 	install -m644 $(GEN)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
@@ -46,6 +48,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/rdma-initrd
 	rm -rf $(DESTDIR)$(DRACUTMODDIR)/50rdma-initrd
 	rm -f $(DESTDIR)$(INITCPIODIR)/install/rdma-initrd
+	rm -f $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/rdma-initrd
 	rm -f $(DESTDIR)$(MODPROBEDIR)/rdma-initrd.conf
 	rm -f $(DESTDIR)$(MANDIR)/man1/rdma-initrd.1 $(DESTDIR)$(MANDIR)/man1/rdma-initrd-*.1
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/rdma-initrd $(DESTDIR)$(ZSHCOMPDIR)/_rdma-initrd $(DESTDIR)$(FISHCOMPDIR)/rdma-initrd.fish

@@ -1,5 +1,5 @@
-//! `make install` into a DESTDIR lands where dracut, mkinitcpio, modprobe,
-//! man and the shells look; `make uninstall` removes it all.
+//! `make install` into a DESTDIR lands where dracut, mkinitcpio,
+//! initramfs-tools, modprobe, man and the shells look; `make uninstall` removes it all.
 
 use crate::common::repo;
 use std::collections::BTreeSet;
@@ -38,6 +38,7 @@ fn make_install_honours_destdir_and_the_directory_variables() {
         "/usr/bin/rdma-initrd",
         "/usr/lib/dracut/modules.d/50rdma-initrd/module-setup.sh",
         "/usr/lib/initcpio/install/rdma-initrd",
+        "/usr/share/initramfs-tools/hooks/rdma-initrd",
         "/usr/lib/modprobe.d/rdma-initrd.conf",
         "/usr/share/man/man1/rdma-initrd.1",
         "/usr/share/man/man1/rdma-initrd-detect.1",
@@ -83,6 +84,7 @@ fn make_install_honours_destdir_and_the_directory_variables() {
         "PREFIX=/opt/r",
         "DRACUTMODDIR=/usr/lib/dracut/modules.d",
         "INITCPIODIR=/etc/initcpio",
+        "INITRAMFSTOOLSDIR=/etc/initramfs-tools",
     ]);
     assert!(t2.path().join("opt/r/bin/rdma-initrd").is_file());
     assert!(t2
@@ -90,6 +92,7 @@ fn make_install_honours_destdir_and_the_directory_variables() {
         .join("usr/lib/dracut/modules.d/50rdma-initrd/module-setup.sh")
         .is_file());
     assert!(t2.path().join("etc/initcpio/install/rdma-initrd").is_file());
+    assert!(t2.path().join("etc/initramfs-tools/hooks/rdma-initrd").is_file());
     // Uninstall leaves no file behind.
     make(&[
         "uninstall",

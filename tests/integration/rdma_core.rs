@@ -604,3 +604,121 @@ fn a_root_without_rdma_core_uses_the_embedded_set() {
         .iter()
         .any(|w| w.as_str().unwrap().contains("rdma-initrd's own rules")));
 }
+
+/// Without systemd (`--init udev`), the units the rules want are not
+/// installed; the generated rules file, evaluated after Debian's own rules on
+/// an RDMA device of each protocol, loads exactly what systemd would start:
+/// rdma-hw.target -> rdma-load-modules@rdma.service (rdma.conf) and
+/// rdma-load-modules@<proto>.service (<proto>.conf).
+#[test]
+fn without_systemd_the_generated_rules_load_what_the_units_would() {
+    use rdma_initrd::udev::{device::Device, eval, rules};
+    let inp = inputs();
+    let root = &inp.rdma_core;
+    let plan = plan_json(root, &inp.moddir(&inp.kroot), &["--generic", "--init", "udev"]);
+    assert_eq!(plan["init"], "udev");
+    let kinds = file_field(&plan, "kind");
+    assert!(!kinds.contains("unit"), "{kinds:?}");
+    assert!(plan["wants"].as_array().unwrap().is_empty());
+    let progs = file_field(&plan, "dest");
+    assert!(
+        !progs.iter().any(|p| p.ends_with("/systemd-modules-load")),
+        "{progs:?}"
+    );
+    let generated: Vec<&Value> = plan["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["text"].is_string())
+        .collect();
+    assert_eq!(generated.len(), 1);
+    let g = generated[0];
+    assert_eq!(g["source"], "generated:99-rdma-initrd-no-systemd.rules");
+    assert_eq!(g["kind"], "rule");
+
+    let r = rdma_initrd::root::Root::new(root);
+    let mut warnings = Vec::new();
+    let mut files = rules::load(&r, &[], &mut warnings).unwrap();
+    files.push(rules::RulesFile::from_text(
+        "99-rdma-initrd-no-systemd.rules".into(),
+        g["dest"].as_str().unwrap().into(),
+        "generated".into(),
+        g["text"].as_str().unwrap(),
+        &mut warnings,
+    ));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let conf = |name: &str| -> Vec<String> {
+        let p = root.join("etc/rdma/modules").join(format!("{name}.conf"));
+        let text = std::fs::read_to_string(&p).unwrap();
+        rdma_initrd::systemd::parse_modules_list(&text, &p.display().to_string())
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    };
+    for proto in ["infiniband", "iwarp", "opa", "roce"] {
+        let mut d = Device {
+            subsystem: "infiniband".into(),
+            kernel: "rdma0".into(),
+            devpath: "/devices/virtual/infiniband/rdma0".into(),
+            ..Default::default()
+        };
+        d.properties
+            .insert(format!("ID_RDMA_{}", proto.to_uppercase()), "1".into());
+        let out = eval::evaluate(&files, &d);
+        let loaded: Vec<String> = out
+            .kmod_loads()
+            .filter(|(_, o)| o.file.ends_with("99-rdma-initrd-no-systemd.rules"))
+            .map(|(m, _)| m.to_string())
+            .collect();
+        let mut want = conf("rdma");
+        want.extend(conf(proto));
+        assert_eq!(loaded, want, "{proto}");
+        assert!(!loaded.is_empty());
+    }
+
+    // --protocol: systemd's initrd.target wants rdma-load-modules@P; without
+    // systemd the same list is loaded at boot (initramfs-tools' conf/modules).
+    let sel = plan_json(
+        root,
+        &inp.moddir(&inp.kroot),
+        &["--protocol", "infiniband", "--init", "udev"],
+    );
+    let pre: Vec<&str> = sel["preload"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["module"].as_str().unwrap())
+        .collect();
+    assert_eq!(pre, conf("infiniband"));
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("i.img");
+    let moddir = inp.moddir(&inp.kroot);
+    let common = [
+        "--root",
+        root.to_str().unwrap(),
+        "--moddir",
+        moddir.to_str().unwrap(),
+        "--protocol",
+        "infiniband",
+        "--init",
+        "udev",
+    ];
+    let mut a = vec!["install", "--output", img.to_str().unwrap()];
+    a.extend(common);
+    let (code, _, err) = run(&a);
+    assert_eq!(code, 0, "{err}");
+    let mut v = vec!["verify", img.to_str().unwrap()];
+    v.extend(common);
+    let (code, out, err) = run(&v);
+    assert_eq!(code, 0, "{out}{err}");
+    let image = rdma_initrd::image::read(&img).unwrap();
+    let list = String::from_utf8_lossy(image.tree.file("conf/modules").unwrap()).into_owned();
+    assert_eq!(list.lines().collect::<Vec<_>>(), conf("infiniband"));
+    // The same image is incomplete for a systemd initramfs (no units).
+    let mut v = vec!["verify", img.to_str().unwrap()];
+    v.extend(&common[..6]);
+    let (code, out, _) = run(&v);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unit "), "{out}");
+}
