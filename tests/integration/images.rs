@@ -525,11 +525,12 @@ fn mkinitcpio_hook_translates_the_plan() {
             .map(|f| f["kind"].as_str().unwrap())
             .collect();
         assert_eq!(kinds.contains("unit"), systemd, "{kinds:?}");
-        let generated = plan["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["dest"].as_str().unwrap().ends_with("/99-rdma-initrd-no-systemd.rules"));
+        let generated = plan["files"].as_array().unwrap().iter().any(|f| {
+            f["dest"]
+                .as_str()
+                .unwrap()
+                .ends_with("/99-rdma-initrd-no-systemd.rules")
+        });
         assert_eq!(generated, !systemd);
         let log = t.path().join("calls.log");
         let mut cmd = Command::new("bash");

@@ -92,7 +92,10 @@ fn make_install_honours_destdir_and_the_directory_variables() {
         .join("usr/lib/dracut/modules.d/50rdma-initrd/module-setup.sh")
         .is_file());
     assert!(t2.path().join("etc/initcpio/install/rdma-initrd").is_file());
-    assert!(t2.path().join("etc/initramfs-tools/hooks/rdma-initrd").is_file());
+    assert!(t2
+        .path()
+        .join("etc/initramfs-tools/hooks/rdma-initrd")
+        .is_file());
     // Uninstall leaves no file behind.
     make(&[
         "uninstall",

@@ -615,7 +615,11 @@ fn without_systemd_the_generated_rules_load_what_the_units_would() {
     use rdma_initrd::udev::{device::Device, eval, rules};
     let inp = inputs();
     let root = &inp.rdma_core;
-    let plan = plan_json(root, &inp.moddir(&inp.kroot), &["--generic", "--init", "udev"]);
+    let plan = plan_json(
+        root,
+        &inp.moddir(&inp.kroot),
+        &["--generic", "--init", "udev"],
+    );
     assert_eq!(plan["init"], "udev");
     let kinds = file_field(&plan, "kind");
     assert!(!kinds.contains("unit"), "{kinds:?}");
