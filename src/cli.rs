@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
     version,
     about = "Decide which RDMA modules, firmware, udev rules, units and configs an initramfs needs, \
              using the same rules as rdma-core's hot-plug path",
-    after_help = "Examples:\n  rdma-initrd detect\n  rdma-initrd plan --generic --root /srv/image --kver 6.1.0-56-amd64\n  rdma-initrd modules --profile node-a.json --profile node-b.json"
+    after_help = "Examples:\n  rdma-initrd detect\n  rdma-initrd plan --generic --root /srv/image --kver 6.1.0-56-amd64\n  rdma-initrd modules --profile node-a.json --profile node-b.json\n\nExit status:\n  0  success\n  1  verify found gaps; detect --check found no RDMA hardware\n  2  usage or input error (the message names the file and line)\n\nEnvironment:\n  NO_COLOR          no colour (colour is used only on a terminal)\n  SOURCE_DATE_EPOCH mtime of every image entry (default 0)"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -128,6 +128,9 @@ pub enum Command {
     Modules {
         #[arg(long)]
         paths: bool,
+        /// Print `{"schema": 1, "modules": [{"name", "path", "load"}]}`
+        #[arg(long, conflicts_with = "paths")]
+        json: bool,
     },
     /// Write the plan as a tree (--destdir) or an initramfs image (--output), optionally over an existing image (--base)
     #[command(
@@ -183,6 +186,10 @@ pub enum Command {
         /// --root) or `host` (SOURCE is a host path)
         #[arg(long)]
         kind: bool,
+        /// Print `{"schema": 1, "files": [{"kind", "origin", "source", "dest"}]}`
+        /// (the fields of --kind)
+        #[arg(long, conflicts_with = "kind")]
+        json: bool,
     },
 }
 
@@ -199,7 +206,11 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("rdma-initrd: error: {e:#}");
+            let c = crate::term::stderr_colour();
+            eprintln!(
+                "rdma-initrd: {} {e:#}",
+                crate::term::paint(c, crate::term::Style::Error, "error:")
+            );
             2
         }
     }
@@ -251,9 +262,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             report_warnings(g, &p.warnings, &p.not_understood);
         }
-        Command::Modules { paths } => {
+        Command::Modules { paths, json } => {
             let p = plan::build_with(&ctx, false)?;
-            crate::output::modules(&mut out, &p, paths)?;
+            crate::output::modules(&mut out, &p, paths, json)?;
             report_warnings(g, &p.warnings, &p.not_understood);
         }
         Command::Install {
@@ -262,11 +273,26 @@ pub fn run(cli: Cli) -> Result<i32> {
             compress,
             base,
         } => {
+            let mut progress = crate::term::Progress::new(!g.quiet);
+            progress.stage("planning");
             let p = plan::build(&ctx)?;
             let base_img = match &base {
-                Some(b) => Some(crate::image::read(b)?),
+                Some(b) => {
+                    let size = std::fs::metadata(b).map(|m| m.len()).unwrap_or(0);
+                    progress.stage(format!(
+                        "reading {} ({})",
+                        b.display(),
+                        crate::term::mib(size)
+                    ));
+                    Some(crate::image::read(b)?)
+                }
                 None => None,
             };
+            progress.stage(format!(
+                "adding {} modules and {} files",
+                p.modules.iter().filter(|m| !m.builtin).count(),
+                p.files.len()
+            ));
             let tree = crate::image::plan_tree(&ctx, &p, base_img.as_ref().map(|i| &i.tree))?;
             if let Some(d) = destdir {
                 crate::image::write_destdir(&tree, &d)?;
@@ -282,8 +308,10 @@ pub fn run(cli: Cli) -> Result<i32> {
                     source_date_epoch()?,
                     &early,
                     &o,
+                    &mut progress,
                 )?;
             }
+            progress.finish();
             report_warnings(g, &p.warnings, &p.not_understood);
         }
         Command::Verify { image, json } => {
@@ -306,8 +334,13 @@ pub fn run(cli: Cli) -> Result<i32> {
                 if !g.quiet {
                     writeln!(
                         out,
-                        "{}: complete ({} modules, {} firmware, {} files)",
+                        "{}: {} ({} modules, {} firmware, {} files)",
                         image.display(),
+                        crate::term::paint(
+                            crate::term::stdout_colour(),
+                            crate::term::Style::Good,
+                            "complete"
+                        ),
                         p.modules.iter().filter(|m| !m.builtin).count(),
                         p.firmware.iter().map(|f| f.files.len()).sum::<usize>(),
                         p.files.len()
@@ -317,9 +350,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             writeln!(
                 out,
-                "{}: missing {} item(s):",
+                "{}: {}",
                 image.display(),
-                missing.len()
+                crate::term::paint(
+                    crate::term::stdout_colour(),
+                    crate::term::Style::Bad,
+                    &format!("missing {} item(s):", missing.len())
+                )
             )?;
             for m in &missing {
                 writeln!(out, "  {m}")?;
@@ -327,9 +364,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             return Ok(1);
         }
         Command::Generate { .. } => unreachable!("handled before the inputs are read"),
-        Command::Files { extract, kind } => {
+        Command::Files {
+            extract,
+            kind,
+            json,
+        } => {
             let p = plan::build(&ctx)?;
-            crate::output::files(&mut out, &p, extract.as_deref(), kind)?;
+            crate::output::files(&mut out, &p, extract.as_deref(), kind, json)?;
             report_warnings(g, &p.warnings, &p.not_understood);
         }
     }
@@ -376,9 +417,11 @@ fn report_warnings(g: &Global, warnings: &[String], not_understood: &[String]) {
     if g.quiet {
         return;
     }
+    use crate::term::{paint, Style};
+    let c = crate::term::stderr_colour();
     if g.verbose > 0 {
         for w in warnings {
-            eprintln!("rdma-initrd: warning: {w}");
+            eprintln!("rdma-initrd: {} {w}", paint(c, Style::Warning, "warning:"));
         }
         for w in not_understood {
             eprintln!("rdma-initrd: note: {w}");

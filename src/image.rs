@@ -204,6 +204,7 @@ pub fn write_image(
     mtime: u32,
     early: &[u8],
     output: &Path,
+    progress: &mut crate::term::Progress,
 ) -> Result<()> {
     let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -217,13 +218,29 @@ pub fn write_image(
         let f = tmp.as_file_mut();
         let mut w = std::io::BufWriter::new(f);
         w.write_all(early)?;
+        if progress.enabled() {
+            let total: u64 = tree
+                .entries
+                .values()
+                .map(|e| match &e.node {
+                    Node::File(b) => b.len() as u64,
+                    _ => 0,
+                })
+                .sum();
+            progress.stage_of(
+                format!("writing {} ({compression:?})", output.display()),
+                total,
+            );
+        }
+        // Counted before compression: the percentage is of the archive.
+        use crate::term::Counting as C;
         match compression {
-            Compression::None => tree.write_cpio(&mut w, mtime)?,
+            Compression::None => tree.write_cpio(&mut C::new(&mut w, progress), mtime)?,
             Compression::Gzip => {
                 let mut e = flate2::GzBuilder::new()
                     .mtime(0)
                     .write(&mut w, flate2::Compression::best());
-                tree.write_cpio(&mut e, mtime)?;
+                tree.write_cpio(&mut C::new(&mut e, progress), mtime)?;
                 e.finish()?;
             }
             Compression::Xz => {
@@ -231,14 +248,14 @@ pub fn write_image(
                 let stream =
                     liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)?;
                 let mut e = liblzma::write::XzEncoder::new_stream(&mut w, stream);
-                tree.write_cpio(&mut e, mtime)?;
+                tree.write_cpio(&mut C::new(&mut e, progress), mtime)?;
                 e.finish()?;
             }
             Compression::Zstd => {
                 // zstd's default level, as mkinitcpio and booster use it.
                 let mut e = zstd::stream::write::Encoder::new(&mut w, 3)?;
                 e.include_checksum(true)?;
-                tree.write_cpio(&mut e, mtime)?;
+                tree.write_cpio(&mut C::new(&mut e, progress), mtime)?;
                 e.finish()?;
             }
         }

@@ -13,5 +13,6 @@ pub mod plan;
 pub mod root;
 pub mod sysfs;
 pub mod systemd;
+pub mod term;
 pub mod udev;
 pub mod units;

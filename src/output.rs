@@ -276,7 +276,17 @@ pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()
     Ok(())
 }
 
-pub fn modules(out: &mut impl Write, p: &Plan, paths: bool) -> io::Result<()> {
+pub fn modules(out: &mut impl Write, p: &Plan, paths: bool, json: bool) -> io::Result<()> {
+    if json {
+        let v: Vec<serde_json::Value> = p
+            .modules
+            .iter()
+            .filter(|m| !m.builtin)
+            .map(|m| serde_json::json!({"name": m.name, "path": m.path, "load": m.load}))
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &serde_json::json!({"schema": 1, "modules": v}))?;
+        return writeln!(out);
+    }
     for m in p.modules.iter().filter(|m| !m.builtin) {
         if paths {
             if let Some(path) = &m.path {
@@ -304,6 +314,7 @@ pub fn files(
     p: &Plan,
     extract: Option<&std::path::Path>,
     kind: bool,
+    json: bool,
 ) -> anyhow::Result<()> {
     // (kind, origin, source, dest)
     let mut lines: Vec<(&str, &str, String, String)> = Vec::new();
@@ -350,13 +361,24 @@ pub fn files(
             lines.push(("firmware", origin, src, f.path.clone()));
         }
     }
-    if kind {
+    if kind || json {
         for w in &p.wants {
             lines.push(("want", "unit", "initrd.target".into(), w.clone()));
         }
         for l in &p.preload {
             lines.push(("load", "conf", l.conf.clone(), l.module.clone()));
         }
+    }
+    if json {
+        let v: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|(k, origin, src, dest)| {
+                serde_json::json!({"kind": k, "origin": origin, "source": src, "dest": dest})
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &serde_json::json!({"schema": 1, "files": v}))?;
+        writeln!(out)?;
+        return Ok(());
     }
     for (k, origin, src, dest) in lines {
         if kind {

@@ -2,6 +2,7 @@
 //! rdma-core, downloaded and cached by tests/fetch-inputs.sh).
 
 mod bad_input;
+mod cli_output;
 mod common;
 mod corpus;
 mod hostonly;
