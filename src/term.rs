@@ -100,11 +100,9 @@ impl Progress {
             return;
         }
         self.last = Some(now);
-        if self.total > 0 {
-            let pct = (n.min(self.total) * 100) / self.total;
-            self.draw(&format!(": {pct}% of {}", mib(self.total)));
-        } else {
-            self.draw(&format!(": {}", mib(n)));
+        match (n.min(self.total) * 100).checked_div(self.total) {
+            Some(pct) => self.draw(&format!(": {pct}% of {}", mib(self.total))),
+            None => self.draw(&format!(": {}", mib(n))),
         }
     }
 
