@@ -36,15 +36,35 @@ pub fn closure(root: &Root, inner: &str) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// The programs a script's `#!` line runs: the interpreter, and for
+/// `#!/usr/bin/env NAME` also NAME (looked up in PATH). None for a file that
+/// is not a script.
+pub fn script_interpreters(head: &[u8]) -> Option<Vec<String>> {
+    let rest = head.strip_prefix(b"#!")?;
+    let line = rest.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let line = String::from_utf8_lossy(line);
+    let mut words = line.split_ascii_whitespace();
+    let interp = words.next()?.to_string();
+    let mut out = vec![interp.clone()];
+    if interp.rsplit('/').next() == Some("env") {
+        if let Some(prog) = words.find(|w| !w.starts_with('-') && !w.contains('=')) {
+            out.push(prog.to_string());
+        }
+    }
+    Some(out)
+}
+
 fn direct(root: &Root, inner: &str, bytes: &[u8]) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
-    if let Some(rest) = bytes.strip_prefix(b"#!") {
-        let line = rest.split(|&b| b == b'\n').next().unwrap_or(&[]);
-        let line = String::from_utf8_lossy(line);
-        if let Some(interp) = line.split_ascii_whitespace().next() {
-            let h = root.resolve(interp)?;
-            if h.is_file() {
-                out.push((interp.to_string(), h));
+    if let Some(progs) = script_interpreters(bytes) {
+        for p in progs {
+            let cands = if p.starts_with('/') {
+                vec![p]
+            } else {
+                crate::systemd::path_candidates(&p)
+            };
+            if let Some((inner, h)) = crate::systemd::first_existing(root, &cands)? {
+                out.push((inner, h));
             }
         }
         return Ok(out);
@@ -86,4 +106,27 @@ fn direct(root: &Root, inner: &str, bytes: &[u8]) -> Result<Vec<(String, PathBuf
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::script_interpreters;
+
+    #[test]
+    fn interpreters_of_scripts() {
+        assert_eq!(
+            script_interpreters(b"#!/bin/bash\nset -e\n"),
+            Some(vec!["/bin/bash".to_string()])
+        );
+        assert_eq!(
+            script_interpreters(b"#! /bin/sh -e\n"),
+            Some(vec!["/bin/sh".to_string()])
+        );
+        assert_eq!(
+            script_interpreters(b"#!/usr/bin/env -S LC_ALL=C python3 -u\n"),
+            Some(vec!["/usr/bin/env".to_string(), "python3".to_string()])
+        );
+        assert_eq!(script_interpreters(b"\x7fELF\x02"), None);
+        assert_eq!(script_interpreters(b"#!"), None);
+    }
 }

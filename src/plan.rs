@@ -1292,6 +1292,34 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
             None => warnings.push(format!("program {label} ({why}) is not in the root")),
         }
     }
+    // Scripts need their interpreter (truescale-serdes.cmds is `#!/bin/bash`):
+    // generators copy ELF dependencies, not `#!` lines.
+    let scripts: Vec<(String, String)> = plan_files
+        .iter()
+        .filter(|f| f.kind == FileKind::Program)
+        .map(|f| (f.source.clone(), f.dest.clone()))
+        .collect();
+    for (source, dest) in scripts {
+        let head = read_head(Path::new(&source));
+        for prog in crate::elfdeps::script_interpreters(&head).unwrap_or_default() {
+            let cands = systemd::path_candidates(&prog);
+            if !seen_prog.insert(prog.clone()) {
+                continue;
+            }
+            match systemd::first_existing(&inputs.root, &cands)? {
+                Some((inner, host)) => push_file(
+                    &mut plan_files,
+                    FileKind::Program,
+                    &host.display().to_string(),
+                    &inner,
+                    &format!("interpreter of {dest}"),
+                ),
+                None => warnings.push(format!(
+                    "program {prog} (interpreter of {dest}) is not in the root"
+                )),
+            }
+        }
+    }
     plan_files.sort_by(|a, b| (a.kind, &a.dest).cmp(&(b.kind, &b.dest)));
     plan_files.dedup_by(|a, b| a.dest == b.dest);
 
@@ -1389,6 +1417,16 @@ impl Acc {
             *l |= !shipped_only;
         }
     }
+}
+
+/// The first bytes of a file (enough for a `#!` line); empty when unreadable.
+fn read_head(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(512).read_to_end(&mut buf);
+    }
+    buf
 }
 
 fn push_file(v: &mut Vec<PlanFile>, kind: FileKind, source: &str, dest: &str, why: &str) {

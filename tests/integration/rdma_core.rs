@@ -726,3 +726,34 @@ fn without_systemd_the_generated_rules_load_what_the_units_would() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("unit "), "{out}");
 }
+
+/// A program that is a script brings its interpreter: Debian's
+/// `install ib_qib ... /usr/lib/truescale-serdes.cmds start` runs a
+/// `#!/bin/bash` script, and generators copy ELF dependencies, not `#!` lines.
+#[test]
+fn scripts_bring_their_interpreter() {
+    let inp = inputs();
+    let plan = plan_json(Path::new("/"), &inp.moddir(&inp.kroot), &["--generic"]);
+    let files = plan["files"].as_array().unwrap();
+    let script = files
+        .iter()
+        .find(|f| {
+            f["dest"]
+                .as_str()
+                .unwrap()
+                .ends_with("/truescale-serdes.cmds")
+        })
+        .expect("the host's rdma-core has truescale.conf and its script");
+    let head = std::fs::read(script["source"].as_str().unwrap()).unwrap();
+    let want = rdma_initrd::elfdeps::script_interpreters(&head).unwrap();
+    assert_eq!(want, ["/bin/bash"]);
+    let interp = files
+        .iter()
+        .find(|f| {
+            f["reason"].as_str().unwrap()
+                == format!("interpreter of {}", script["dest"].as_str().unwrap())
+        })
+        .expect("the interpreter is planned");
+    assert_eq!(interp["kind"], "program");
+    assert_eq!(interp["dest"], "/bin/bash");
+}
