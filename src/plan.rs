@@ -1272,8 +1272,11 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
             }
         }
     }
+    // A script brings its interpreter (truescale-serdes.cmds is `#!/bin/bash`):
+    // generators copy ELF dependencies, not `#!` lines.
     let mut seen_prog = HashSet::new();
-    for (word, why) in programs {
+    let mut queue: std::collections::VecDeque<(String, String)> = programs.into();
+    while let Some((word, why)) = queue.pop_front() {
         let (cands, label) = match word.strip_prefix("udev:") {
             Some(w) => (systemd::udev_program_candidates(w), w.to_string()),
             None => (systemd::path_candidates(&word), word.clone()),
@@ -1282,42 +1285,20 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
             continue;
         }
         match systemd::first_existing(&inputs.root, &cands)? {
-            Some((inner, host)) => push_file(
-                &mut plan_files,
-                FileKind::Program,
-                &host.display().to_string(),
-                &inner,
-                &why,
-            ),
-            None => warnings.push(format!("program {label} ({why}) is not in the root")),
-        }
-    }
-    // Scripts need their interpreter (truescale-serdes.cmds is `#!/bin/bash`):
-    // generators copy ELF dependencies, not `#!` lines.
-    let scripts: Vec<(String, String)> = plan_files
-        .iter()
-        .filter(|f| f.kind == FileKind::Program)
-        .map(|f| (f.source.clone(), f.dest.clone()))
-        .collect();
-    for (source, dest) in scripts {
-        let head = read_head(Path::new(&source));
-        for prog in crate::elfdeps::script_interpreters(&head).unwrap_or_default() {
-            let cands = systemd::path_candidates(&prog);
-            if !seen_prog.insert(prog.clone()) {
-                continue;
-            }
-            match systemd::first_existing(&inputs.root, &cands)? {
-                Some((inner, host)) => push_file(
+            Some((inner, host)) => {
+                let head = read_head(&host);
+                for prog in crate::elfdeps::script_interpreters(&head).unwrap_or_default() {
+                    queue.push_back((prog, format!("interpreter of {inner}")));
+                }
+                push_file(
                     &mut plan_files,
                     FileKind::Program,
                     &host.display().to_string(),
                     &inner,
-                    &format!("interpreter of {dest}"),
-                ),
-                None => warnings.push(format!(
-                    "program {prog} (interpreter of {dest}) is not in the root"
-                )),
+                    &why,
+                )
             }
+            None => warnings.push(format!("program {label} ({why}) is not in the root")),
         }
     }
     plan_files.sort_by(|a, b| (a.kind, &a.dest).cmp(&(b.kind, &b.dest)));
