@@ -942,6 +942,12 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
                 }
             })
             .collect();
+        for e in entries.iter().filter(|e| !no_systemd::expressible(e)) {
+            warnings.push(format!(
+                "{}: a unit or module name that a udev rules line cannot hold; without systemd nothing loads its lists",
+                e.unit
+            ));
+        }
         if let Some(text) = no_systemd::rules(&entries) {
             plan_files.push(PlanFile {
                 kind: FileKind::Rule,

@@ -29,6 +29,24 @@ pub struct WantLoads {
     pub confs: Vec<(String, Vec<String>)>,
 }
 
+/// Whether a unit name or module name can stand in a rules line as it is:
+/// no quote, backslash, `|` or glob character, no white space or control
+/// character (none occurs in real unit or module names).
+fn plain(s: &str) -> bool {
+    !s.is_empty()
+        && !s.chars().any(|c| {
+            matches!(c, '"' | '\\' | '|' | '*' | '?' | '[' | ']')
+                || c.is_whitespace()
+                || c.is_control()
+        })
+}
+
+/// Whether `rules` can express this entry (else it is left out, and the
+/// plan says so).
+pub fn expressible(e: &WantLoads) -> bool {
+    plain(&e.unit) && e.confs.iter().flat_map(|(_, n)| n).all(|n| plain(n))
+}
+
 /// A udev pattern matching `unit` as one word of a space-separated list.
 fn word_pattern(unit: &str) -> String {
     format!("{unit}|{unit} *|* {unit}|* {unit} *")
@@ -37,7 +55,7 @@ fn word_pattern(unit: &str) -> String {
 /// The rules text; None when no unit loads anything.
 pub fn rules(entries: &[WantLoads]) -> Option<String> {
     let mut body = String::new();
-    for e in entries {
+    for e in entries.iter().filter(|e| expressible(e)) {
         let names: Vec<&str> = e
             .confs
             .iter()
@@ -152,6 +170,15 @@ mod tests {
         assert!(loads(&text, "net", "rdma-hw.target").is_empty());
         // An empty list gives no line.
         assert!(!text.contains("roce"));
+    }
+
+    #[test]
+    fn names_that_a_rules_line_cannot_hold_are_left_out() {
+        let mut e = entries();
+        e[0].confs[0].1.push("a\"b".into());
+        e[2].unit = "x|y.service".into();
+        assert!(!expressible(&e[0]) && expressible(&e[1]) && !expressible(&e[2]));
+        assert_eq!(rules(&e), None);
     }
 
     #[test]
