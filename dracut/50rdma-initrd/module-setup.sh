@@ -24,8 +24,12 @@ _rdma_initrd() {
             --profile | --driver | --protocol | --generic | --hostonly) sel=() ;;
         esac
     done
+    # Without systemd in the image (dracut's own init), udev alone runs: the
+    # plan then replaces the units with a generated rules file.
+    local -a init=()
+    dracut_module_included systemd || init=(--init udev)
     rdma-initrd --quiet --root "${dracutsysrootdir:-/}" --kver "$kernel" \
-        ${srcmods:+--moddir "$srcmods"} "${sel[@]}" "${extra[@]}" "$@"
+        ${srcmods:+--moddir "$srcmods"} "${init[@]}" "${sel[@]}" "${extra[@]}" "$@"
 }
 
 # 0: host-only and RDMA hardware is present; 255: only when asked for.
@@ -36,10 +40,16 @@ check() {
     return 255
 }
 
-# udev (its 80-net-setup-link.rules sets ID_NET_DRIVER, which the hardware
-# rules match) and systemd-modules-load, which rdma-load-modules@ runs.
+# A systemd initrd (dracut's default where systemd is installed): udev (its
+# 80-net-setup-link.rules sets ID_NET_DRIVER, which the hardware rules match)
+# and systemd-modules-load, which rdma-load-modules@ runs. Without systemd
+# (not installed, or --omit systemd): udev rules alone.
 depends() {
-    echo systemd systemd-udevd systemd-modules-load
+    if [[ " ${omit_dracutmodules-} " != *" systemd "* && -x $dracutsysrootdir$systemdutildir/systemd ]]; then
+        echo systemd systemd-udevd systemd-modules-load
+    else
+        echo udev-rules
+    fi
     return 0
 }
 
