@@ -277,15 +277,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             progress.stage("planning");
             let p = plan::build(&ctx)?;
             let base_img = match &base {
-                Some(b) => {
-                    let size = std::fs::metadata(b).map(|m| m.len()).unwrap_or(0);
-                    progress.stage(format!(
-                        "reading {} ({})",
-                        b.display(),
-                        crate::term::mib(size)
-                    ));
-                    Some(crate::image::read(b)?)
-                }
+                Some(b) => Some(crate::image::read_reporting(b, &mut progress)?),
                 None => None,
             };
             progress.stage(format!(

@@ -231,6 +231,15 @@ pub struct Image {
 
 /// Read a whole initramfs image. `limit` bounds the decompressed size.
 pub fn read_image(bytes: &[u8], limit: u64) -> Result<Image, String> {
+    read_image_reporting(bytes, limit, &mut |_| {})
+}
+
+/// As `read_image`, telling `report` how far into `bytes` it has read.
+pub fn read_image_reporting(
+    bytes: &[u8],
+    limit: u64,
+    report: &mut dyn FnMut(u64),
+) -> Result<Image, String> {
     let mut img = Image::default();
     let mut pos = 0usize;
     while pos < bytes.len() {
@@ -278,7 +287,7 @@ pub fn read_image(bytes: &[u8], limit: u64) -> Result<Image, String> {
             };
             return Err(format!("segment at byte {pos}: {what}"));
         }
-        let data = compress::decompress(rest, limit)
+        let data = compress::decompress_reporting(rest, limit, &mut |n| report(pos as u64 + n))
             .map_err(|e| format!("{c:?} segment at byte {pos}: {e}"))?;
         parse_archives(&data, &mut img.tree)
             .map_err(|e| format!("{c:?} segment at byte {pos}: {e}"))?;

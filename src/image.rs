@@ -228,7 +228,11 @@ pub fn write_image(
                 })
                 .sum();
             progress.stage_of(
-                format!("writing {} ({compression:?})", output.display()),
+                format!(
+                    "writing {} ({})",
+                    output.display(),
+                    format!("{compression:?}").to_lowercase()
+                ),
                 total,
             );
         }
@@ -497,7 +501,13 @@ pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
 
 /// Read an image file.
 pub fn read(path: &Path) -> Result<cpio::Image> {
+    read_reporting(path, &mut crate::term::Progress::new(false))
+}
+
+/// As `read`, with a progress line (percentage of the file decompressed).
+pub fn read_reporting(path: &Path, progress: &mut crate::term::Progress) -> Result<cpio::Image> {
     let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-    cpio::read_image(&bytes, MAX_IMAGE_BYTES)
+    progress.stage_of(format!("reading {}", path.display()), bytes.len() as u64);
+    cpio::read_image_reporting(&bytes, MAX_IMAGE_BYTES, &mut |n| progress.bytes(n))
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
