@@ -116,12 +116,7 @@ fn json_says_what_the_text_says() {
     };
     let text: Vec<String> = with(&["modules", "-q"]).lines().map(String::from).collect();
     let j: Value = serde_json::from_str(&with(&["modules", "--json", "-q"])).unwrap();
-    let names: Vec<String> = j["modules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_string())
-        .collect();
+    let names = crate::common::field(&j["modules"], "name");
     assert_eq!(names, text);
     assert!(!names.is_empty());
 

@@ -125,3 +125,13 @@ pub fn run_on(root: &Path, args: &[&str]) -> (i32, String, String) {
     ]);
     run(&a)
 }
+
+/// One string field of every element of a JSON array.
+pub fn field<'a>(array: &'a serde_json::Value, key: &str) -> Vec<&'a str> {
+    array
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|e| e[key].as_str().expect("a string field"))
+        .collect()
+}

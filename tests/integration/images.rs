@@ -518,11 +518,8 @@ fn mkinitcpio_hook_translates_the_plan() {
             assert_eq!(code, 0, "{err}");
             serde_json::from_str(&out).unwrap()
         };
-        let kinds: BTreeSet<&str> = plan["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["kind"].as_str().unwrap())
+        let kinds: BTreeSet<&str> = crate::common::field(&plan["files"], "kind")
+            .into_iter()
             .collect();
         assert_eq!(kinds.contains("unit"), systemd, "{kinds:?}");
         let generated = plan["files"].as_array().unwrap().iter().any(|f| {

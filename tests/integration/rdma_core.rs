@@ -688,12 +688,7 @@ fn without_systemd_the_generated_rules_load_what_the_units_would() {
         &inp.moddir(&inp.kroot),
         &["--protocol", "infiniband", "--init", "udev"],
     );
-    let pre: Vec<&str> = sel["preload"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["module"].as_str().unwrap())
-        .collect();
+    let pre = crate::common::field(&sel["preload"], "module");
     assert_eq!(pre, conf("infiniband"));
     let t = tempfile::tempdir().unwrap();
     let img = t.path().join("i.img");
