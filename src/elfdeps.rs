@@ -58,11 +58,7 @@ fn direct(root: &Root, inner: &str, bytes: &[u8]) -> Result<Vec<(String, PathBuf
     let mut out = Vec::new();
     if let Some(progs) = script_interpreters(bytes) {
         for p in progs {
-            let cands = if p.starts_with('/') {
-                vec![p]
-            } else {
-                crate::systemd::path_candidates(&p)
-            };
+            let cands = crate::systemd::path_candidates(&p);
             if let Some((inner, h)) = crate::systemd::first_existing(root, &cands)? {
                 out.push((inner, h));
             }

@@ -9,7 +9,6 @@ use crate::kmod::compress::Compression;
 use crate::kmod::{name, ModDb, ModKind};
 use crate::plan::{Ctx, FileKind, Plan, Reason};
 use crate::root::Root;
-use crate::units;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -57,10 +56,9 @@ pub fn plan_tree(ctx: &Ctx, plan: &Plan, base: Option<&Tree>) -> Result<Tree> {
         }
     }
     for f in &plan.files {
-        let (bytes, perm) = match (&f.text, units::by_source(&f.source)) {
-            (Some(t), _) => (t.as_bytes().to_vec(), 0o644),
-            (None, Some(e)) => (e.text.as_bytes().to_vec(), 0o644),
-            (None, None) => (
+        let (bytes, perm) = match f.own_content() {
+            Some((_, text)) => (text.as_bytes().to_vec(), 0o644),
+            None => (
                 std::fs::read(&f.source).with_context(|| f.source.clone())?,
                 host_perm(Path::new(&f.source)),
             ),
@@ -104,10 +102,7 @@ pub fn plan_tree(ctx: &Ctx, plan: &Plan, base: Option<&Tree>) -> Result<Tree> {
             .map(|b| String::from_utf8_lossy(b).into_owned())
             .unwrap_or_default();
         for l in &plan.preload {
-            if !text
-                .lines()
-                .any(|x| x.split_whitespace().next() == Some(&l.module))
-            {
+            if !preload_listed(&text).contains(&name::normalize_modname(&l.module)) {
                 if !text.is_empty() && !text.ends_with('\n') {
                     text.push('\n');
                 }
@@ -409,17 +404,9 @@ pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
         }
     }
     if !plan.preload.is_empty() {
-        let listed: BTreeSet<String> = tree
-            .file(PRELOAD_LIST)
-            .map(|b| {
-                String::from_utf8_lossy(b)
-                    .lines()
-                    .filter_map(|l| l.split_whitespace().next())
-                    .filter(|w| !w.starts_with('#'))
-                    .map(name::normalize_modname)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let listed = preload_listed(&String::from_utf8_lossy(
+            tree.file(PRELOAD_LIST).unwrap_or_default(),
+        ));
         for l in &plan.preload {
             if !listed.contains(&name::normalize_modname(&l.module)) {
                 missing.push(format!("boot-time load of {} ({PRELOAD_LIST})", l.module));
@@ -497,6 +484,16 @@ pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
         }
     }
     Ok(missing)
+}
+
+/// The modules a `conf/modules` list names (first word of each line, `#`
+/// comments skipped), normalised.
+fn preload_listed(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| !w.starts_with('#'))
+        .map(name::normalize_modname)
+        .collect()
 }
 
 /// Read an image file.

@@ -331,17 +331,7 @@ pub fn files(
         }
     };
     for f in &p.files {
-        let own: Option<(&str, &str)> = match (&f.text, crate::units::by_source(&f.source)) {
-            (Some(t), _) => Some((
-                f.source
-                    .strip_prefix(crate::plan::GENERATED)
-                    .unwrap_or(&f.source),
-                t.as_str(),
-            )),
-            (None, Some(e)) => Some((e.name, e.text)),
-            (None, None) => None,
-        };
-        let (origin, src) = match (own, extract) {
+        let (origin, src) = match (f.own_content(), extract) {
             (Some((name, text)), Some(dir)) => {
                 let path = dir.join(name);
                 if let Some(parent) = path.parent() {

@@ -170,6 +170,21 @@ pub struct PlanFile {
     pub text: Option<String>,
 }
 
+impl PlanFile {
+    /// The file name and contents of a file rdma-initrd provides itself
+    /// (generated, or embedded from units/); None for a file of the root.
+    pub fn own_content(&self) -> Option<(&str, &str)> {
+        match (&self.text, units::by_source(&self.source)) {
+            (Some(t), _) => Some((
+                self.source.strip_prefix(GENERATED).unwrap_or(&self.source),
+                t.as_str(),
+            )),
+            (None, Some(e)) => Some((e.name, e.text)),
+            (None, None) => None,
+        }
+    }
+}
+
 /// A module to load at boot whatever the hardware, without systemd
 /// (`--protocol` with `--init udev`).
 #[derive(Debug, Clone, Serialize)]
@@ -915,13 +930,7 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
             }
             (chain, list)
         };
-        let mut roots: Vec<&String> = wants
-            .iter()
-            .map(|(u, _)| u)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        roots.sort();
+        let roots: BTreeSet<&String> = wants.iter().map(|(u, _)| u).collect();
         let entries: Vec<no_systemd::WantLoads> = roots
             .into_iter()
             .map(|u| {
