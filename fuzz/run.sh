@@ -40,6 +40,8 @@ seed decompress && for c in "xz --check=crc32" zstd gzip; do $c -c "$repo/units/
 seed index_bin && cp "$md/modules.builtin.bin" "$md/modules.softdep" "$work/index_bin/" && head -c 65536 "$md/modules.alias.bin" >"$work/index_bin/alias-head"
 seed fnmatch && printf 'pci:v000015B3d*sv*sd*bc*sc*i*\0pci:v000015B3d00001017sv000015B3sd00000020bc02sc00i00' >"$work/fnmatch/pci" &&
     printf '[!a-z][[:digit:]]*\\*\0x9y*' >"$work/fnmatch/classes"
+seed mountinfo && printf '%s\n' '22 1 0:21 / / rw,relatime shared:1 - nfs4 10.0.2.1:/ rw,vers=4.2,proto=rdma,port=20049' \
+    '30 22 259:1 / /a\040b rw - ext4 /dev/nvme0n1p1 rw' >"$work/mountinfo/nfs-rdma"
 seed units_and_lists && cp "$RDMA_CORE_ROOT"/lib/systemd/system/rdma-* "$RDMA_CORE_ROOT"/etc/rdma/modules/*.conf "$work/units_and_lists/"
 
 passed=0 failed=0

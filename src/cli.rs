@@ -1,6 +1,7 @@
 //! Command line: raw arguments (clap) are validated first, then resolved into
 //! the inputs of a run.
 
+use crate::netroot::{Generator, NetRoot};
 use crate::plan::{self, Ctx, Inputs, Mode, Selection};
 use crate::root::Root;
 use anyhow::{bail, Context, Result};
@@ -63,6 +64,17 @@ pub struct Global {
     /// generated rules file loads what the wanted units would
     #[arg(long, global = true, value_enum, default_value = "systemd")]
     pub init: InitArg,
+    /// A root the image must mount over RDMA (repeatable): its transport
+    /// module goes in, and dracut's boot waits for the fabric before
+    /// mounting it. `none`: no root over RDMA. Default: host-only, the root
+    /// this machine runs on; generic, every one the generator can mount;
+    /// profiles, theirs
+    #[arg(long, global = true, value_enum, value_name = "ROOT")]
+    pub netroot: Vec<NetRootArg>,
+    /// The initramfs generator the plan is for (the hooks pass it): it
+    /// decides which roots over RDMA can be mounted and where boot hooks go
+    #[arg(long, global = true, value_enum, default_value = "none")]
+    pub generator: GeneratorArg,
     /// More detail on stderr (warnings, rule lines not evaluated)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -95,6 +107,26 @@ impl From<CompressArg> for crate::kmod::compress::Compression {
 pub enum InitArg {
     Systemd,
     Udev,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetRootArg {
+    /// NFS with proto=rdma
+    Nfs,
+    /// NVMe over Fabrics on RDMA
+    Nvmf,
+    /// iSCSI over iSER
+    Iscsi,
+    /// no root over RDMA
+    None,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum GeneratorArg {
+    None,
+    Dracut,
+    InitramfsTools,
+    Mkinitcpio,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -240,10 +272,17 @@ pub fn run(cli: Cli) -> Result<i32> {
                     1
                 });
             }
+            let netroot = ctx.detect_netroot()?;
             if json {
-                crate::output::detect_json(&mut out, &ctx, &devices, &ev.reports)?;
+                crate::output::detect_json(
+                    &mut out,
+                    &ctx,
+                    &devices,
+                    &ev.reports,
+                    netroot.as_ref(),
+                )?;
             } else {
-                crate::output::detect_text(&mut out, &ev.reports)?;
+                crate::output::detect_text(&mut out, &ev.reports, netroot.as_ref())?;
             }
             report_warnings(
                 g,
@@ -480,6 +519,7 @@ pub fn resolve(g: &Global) -> Result<Inputs> {
             profiles: g.profile.clone(),
             drivers: g.driver.clone(),
             protocols: g.protocol.clone(),
+            netroot: netroot_choice(&g.netroot)?,
         },
         extra_config: absolute(&g.config)?,
         extra_rules: absolute(&g.rules_dir)?,
@@ -487,7 +527,37 @@ pub fn resolve(g: &Global) -> Result<Inputs> {
             InitArg::Systemd => plan::Init::Systemd,
             InitArg::Udev => plan::Init::Udev,
         },
+        generator: match g.generator {
+            GeneratorArg::None => Generator::None,
+            GeneratorArg::Dracut => Generator::Dracut,
+            GeneratorArg::InitramfsTools => Generator::InitramfsTools,
+            GeneratorArg::Mkinitcpio => Generator::Mkinitcpio,
+        },
     })
+}
+
+/// `--netroot` values: None when not given (the mode decides); `none`
+/// stands alone.
+fn netroot_choice(args: &[NetRootArg]) -> Result<Option<Vec<NetRoot>>> {
+    if args.is_empty() {
+        return Ok(None);
+    }
+    if args.contains(&NetRootArg::None) {
+        if args.len() > 1 {
+            bail!("--netroot none cannot be given with another --netroot");
+        }
+        return Ok(Some(Vec::new()));
+    }
+    Ok(Some(
+        args.iter()
+            .map(|a| match a {
+                NetRootArg::Nfs => NetRoot::Nfs,
+                NetRootArg::Nvmf => NetRoot::Nvmf,
+                NetRootArg::Iscsi => NetRoot::Iscsi,
+                NetRootArg::None => unreachable!("handled above"),
+            })
+            .collect(),
+    ))
 }
 
 fn absolute(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {

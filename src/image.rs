@@ -17,6 +17,14 @@ use std::path::Path;
 /// The list initramfs-tools' init loads at boot (`force_load`).
 pub const PRELOAD_LIST: &str = "conf/modules";
 
+/// Where dracut keeps its hooks in an image (059: /lib, usually a link to
+/// /usr/lib; dracut-ng: /var/lib).
+pub const DRACUT_HOOK_DIRS: &[&str] = &[
+    "usr/lib/dracut/hooks",
+    "lib/dracut/hooks",
+    "var/lib/dracut/hooks",
+];
+
 /// Decompressed images larger than this are refused.
 pub const MAX_IMAGE_BYTES: u64 = 8 << 30;
 
@@ -63,7 +71,26 @@ pub fn plan_tree(ctx: &Ctx, plan: &Plan, base: Option<&Tree>) -> Result<Tree> {
                 host_perm(Path::new(&f.source)),
             ),
         };
-        if f.kind == FileKind::Program {
+        if f.kind == FileKind::Hook {
+            let dir = DRACUT_HOOK_DIRS
+                .iter()
+                .rev()
+                .find(|d| {
+                    matches!(
+                        tree.get(d),
+                        Some(Entry {
+                            node: Node::Dir,
+                            ..
+                        })
+                    )
+                })
+                .unwrap_or(&DRACUT_HOOK_DIRS[0]);
+            insert(
+                &mut tree,
+                &format!("{dir}/{}", f.dest),
+                file_entry(bytes, 0o755),
+            )?;
+        } else if f.kind == FileKind::Program {
             // A base image's own copy of a program (and its libraries) stays.
             if !tree.contains(&f.dest) {
                 insert(&mut tree, &f.dest, file_entry(bytes, perm))?;
@@ -398,6 +425,13 @@ pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
                     .any(|d| tree.contains(&format!("{d}/{base}")))
             }
             FileKind::Conf | FileKind::Modprobe => tree.contains(&f.dest),
+            FileKind::Hook => {
+                let want = f.own_content().map(|(_, t)| t.as_bytes());
+                DRACUT_HOOK_DIRS.iter().any(|d| {
+                    let got = tree.file(&format!("{d}/{}", f.dest));
+                    got.is_some() && got == want
+                })
+            }
         };
         if !ok {
             missing.push(format!("{} {}", crate::output::kind_name(f.kind), f.dest));
@@ -467,7 +501,10 @@ pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
         .collect();
     for m in &plan.modules {
         for r in &m.reasons {
-            if let Reason::Rule { request, .. } | Reason::Conf { request, .. } = r {
+            if let Reason::Rule { request, .. }
+            | Reason::Conf { request, .. }
+            | Reason::Netroot { request, .. } = r
+            {
                 names.insert(request.clone());
             }
         }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod firmware;
 pub mod image;
 pub mod kmod;
+pub mod netroot;
 pub mod output;
 pub mod plan;
 pub mod root;

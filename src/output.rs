@@ -1,5 +1,6 @@
 //! Text and JSON renderings of detect and plan results.
 
+use crate::netroot::NetRootFact;
 use crate::plan::{Ctx, DeviceReport, FileKind, Plan, Reason};
 use crate::udev::device::Device;
 use serde::Serialize;
@@ -14,6 +15,8 @@ struct DetectJson<'a> {
     devices: &'a [Device],
     /// What the rules of this root conclude from them.
     rdma: Vec<&'a DeviceReport>,
+    /// The root, when it is mounted over RDMA (read back by `--profile`).
+    netroot: Option<&'a NetRootFact>,
 }
 
 pub fn detect_json(
@@ -21,6 +24,7 @@ pub fn detect_json(
     ctx: &Ctx,
     devices: &[Device],
     reports: &[DeviceReport],
+    netroot: Option<&NetRootFact>,
 ) -> anyhow::Result<()> {
     let hostname = ctx
         .inputs
@@ -36,6 +40,7 @@ pub fn detect_json(
         kver: &ctx.inputs.kver,
         devices,
         rdma: reports.iter().filter(|r| is_rdma(r)).collect(),
+        netroot,
     };
     serde_json::to_writer_pretty(&mut *out, &j)?;
     writeln!(out)?;
@@ -50,7 +55,14 @@ fn is_rdma(r: &DeviceReport) -> bool {
     r.device.subsystem == "infiniband" || r.loads.iter().any(|l| !l.module.is_empty())
 }
 
-pub fn detect_text(out: &mut impl Write, reports: &[DeviceReport]) -> io::Result<()> {
+pub fn detect_text(
+    out: &mut impl Write,
+    reports: &[DeviceReport],
+    netroot: Option<&NetRootFact>,
+) -> io::Result<()> {
+    if let Some(f) = netroot {
+        writeln!(out, "root over RDMA: {} ({})", f.root, f.evidence)?;
+    }
     let rdma: Vec<&DeviceReport> = reports.iter().filter(|r| is_rdma(r)).collect();
     if rdma.is_empty() {
         writeln!(out, "no RDMA hardware found")?;
@@ -136,6 +148,9 @@ pub fn reason_text(r: &Reason) -> String {
         Reason::Weakdep { of, file, line } => {
             format!("weakdep of {of} ({file}:{line}), shipped, not loaded")
         }
+        Reason::Netroot { root, request } => {
+            format!("transport of a {root} root over RDMA (as {request})")
+        }
     }
 }
 
@@ -190,6 +205,10 @@ pub fn chain(p: &Plan, name: &str, r: &Reason, depth: usize) -> Vec<String> {
         Reason::Weakdep { of, file, line } => {
             parent(of, format!("{name} (weakdep, {file}:{line}, shipped only)"))
         }
+        Reason::Netroot { root, request } => vec![
+            format!("{root} root over RDMA"),
+            format!("{name} (as {request}: {})", root.transport().1),
+        ],
     }
 }
 
@@ -216,6 +235,12 @@ pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()
             p.protocols.join(" ")
         }
     )?;
+    if !p.netroot.is_empty() {
+        writeln!(out, "roots over RDMA:")?;
+        for f in &p.netroot {
+            writeln!(out, "  {:<6} {}", f.root.name(), f.evidence)?;
+        }
+    }
     writeln!(out, "\nmodules ({}, in load order):", p.modules.len())?;
     for m in &p.modules {
         let what = match (&m.relpath, m.builtin) {
@@ -306,6 +331,7 @@ pub fn kind_name(k: FileKind) -> &'static str {
         FileKind::Conf => "conf",
         FileKind::Modprobe => "modprobe",
         FileKind::Program => "program",
+        FileKind::Hook => "hook",
     }
 }
 

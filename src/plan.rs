@@ -4,6 +4,7 @@
 use crate::error::{InputError, Warning};
 use crate::kmod::config::Origin;
 use crate::kmod::{compress, modinfo, name, ModDb, ModKind, SoftdepMode, Via};
+use crate::netroot::{self, Generator, NetRoot, NetRootFact};
 use crate::root::Root;
 use crate::systemd;
 use crate::udev::device::{Device, Parent};
@@ -39,6 +40,10 @@ pub struct Selection {
     pub profiles: Vec<PathBuf>,
     pub drivers: Vec<String>,
     pub protocols: Vec<String>,
+    /// Roots over RDMA the image must mount (`--netroot`); None: decided by
+    /// the mode (host-only: this machine's root; generic: every one the
+    /// generator can mount; profiles: theirs).
+    pub netroot: Option<Vec<NetRoot>>,
 }
 
 /// What runs in the initramfs: it decides how the units the rules want are
@@ -66,6 +71,8 @@ pub struct Inputs {
     /// Extra udev rules directories, read before the root's (`--rules-dir`).
     pub extra_rules: Vec<PathBuf>,
     pub init: Init,
+    /// The generator the plan is for (`--generator`, passed by the hooks).
+    pub generator: Generator,
 }
 
 /// Why something is in the plan.
@@ -114,6 +121,11 @@ pub enum Reason {
         file: String,
         line: usize,
     },
+    /// The transport of a root over RDMA the image must mount.
+    Netroot {
+        root: NetRoot,
+        request: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -154,6 +166,9 @@ pub enum FileKind {
     Conf,
     Modprobe,
     Program,
+    /// A boot hook of the generator (dracut: DEST is HOOK/PRIO-NAME under
+    /// its hook directory).
+    Hook,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -235,6 +250,7 @@ pub struct Plan {
     pub moddir: String,
     pub mode: Mode,
     pub init: Init,
+    pub generator: Generator,
     pub profiles: Vec<String>,
     /// "root": the root's RDMA rules decide; "embedded": it has none, and
     /// rdma-initrd's own (units/) are used.
@@ -246,6 +262,8 @@ pub struct Plan {
     pub preload: Vec<Preload>,
     pub devices: Vec<DeviceReport>,
     pub protocols: Vec<String>,
+    /// Roots over RDMA the image can mount, each with why.
+    pub netroot: Vec<NetRootFact>,
     pub modules: Vec<PlanModule>,
     pub firmware: Vec<PlanFirmware>,
     pub files: Vec<PlanFile>,
@@ -265,6 +283,9 @@ pub struct Profile {
     #[serde(default)]
     pub kver: Option<String>,
     pub devices: Vec<Device>,
+    /// The node's root, when it is mounted over RDMA.
+    #[serde(default)]
+    pub netroot: Option<NetRootFact>,
 }
 
 /// (unit chain, module lists) of a wanted unit.
@@ -414,6 +435,76 @@ impl Ctx {
         let d = s.detect(Some(&self.db), &self.referenced_attrs());
         (d.devices, d.warnings)
     }
+}
+
+impl Ctx {
+    /// This machine's root, when it is mounted over RDMA: its mount table
+    /// (ROOT/proc/self/mountinfo) and the block devices under it (sysfs).
+    pub fn detect_netroot(&self) -> Result<Option<NetRootFact>> {
+        let Some(text) = self.inputs.root.read_opt("/proc/self/mountinfo")? else {
+            return Ok(None);
+        };
+        let mounts = netroot::parse_mountinfo(&String::from_utf8_lossy(&text));
+        Ok(netroot::detect(&mounts, |dev| {
+            netroot::block_facts(&self.inputs.sysfs, dev)
+        }))
+    }
+}
+
+/// The roots over RDMA a plan is for, each with why: `--netroot`, else by
+/// mode. A root the generator cannot mount is an error.
+fn choose_netroots(ctx: &Ctx, profiles: &[(String, Profile)]) -> Result<Vec<NetRootFact>> {
+    let inputs = &ctx.inputs;
+    let sel = &inputs.selection;
+    let gen = inputs.generator;
+    let mut out: Vec<NetRootFact> = Vec::new();
+    let mut add = |root: NetRoot, evidence: String| {
+        if !out.iter().any(|f| f.root == root) {
+            out.push(NetRootFact { root, evidence });
+        }
+    };
+    match &sel.netroot {
+        Some(list) => {
+            for r in list {
+                add(*r, format!("--netroot {r}"));
+            }
+        }
+        None => {
+            if sel.mode == Mode::Hostonly {
+                if let Some(f) = ctx.detect_netroot()? {
+                    add(f.root, format!("this machine: {}", f.evidence));
+                }
+            }
+            if sel.mode == Mode::Generic {
+                for r in gen.generic_netroots() {
+                    add(
+                        r,
+                        format!(
+                            "a generic image mounts any root over RDMA that {} can",
+                            gen.name()
+                        ),
+                    );
+                }
+            }
+            for (file, p) in profiles {
+                if let Some(f) = &p.netroot {
+                    add(f.root, format!("profile {file}: {}", f.evidence));
+                }
+            }
+        }
+    }
+    out.sort_by_key(|f| f.root);
+    for f in &out {
+        if let Some(why) = gen.cannot_mount(f.root) {
+            anyhow::bail!(
+                "{} cannot mount {} over RDMA ({}): {why}; build the image with dracut",
+                gen.name(),
+                f.root.a_root(),
+                f.evidence
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// The evaluation of a set of devices against the rules.
@@ -685,8 +776,22 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
         warnings.extend(w.iter().map(|w| w.to_string()));
         devices.extend(d);
     }
+    let mut profiles = Vec::new();
     for p in &sel.profiles {
-        devices.extend(read_profile(p)?.devices);
+        let prof = read_profile(p)?;
+        devices.extend(prof.devices.iter().cloned());
+        profiles.push((p.display().to_string(), prof));
+    }
+    let netroots = choose_netroots(ctx, &profiles)?;
+    for f in &netroots {
+        let (request, _) = f.root.transport();
+        requests.push(Request {
+            name: request.to_string(),
+            reason: Reason::Netroot {
+                root: f.root,
+                request: request.to_string(),
+            },
+        });
     }
     if sel.mode == Mode::Generic {
         for e in eval::all_effects(&files) {
@@ -837,9 +942,60 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
                 }
             }
         } else {
-            warnings.push(format!(
-                "{unit} ({why}) is not installed: it does not load modules"
-            ));
+            // A daemon the rules want (iwpmd for iWARP devices, rdma-ndd):
+            // installed with its programs and what it wants, so that systemd
+            // starts it in the initrd as on the host.
+            let execs: Vec<String> = u
+                .exec_lines(instance.as_deref())
+                .into_iter()
+                .map(|w| w[0].clone())
+                .collect();
+            let mut absent = Vec::new();
+            for e in &execs {
+                if systemd::first_existing(&inputs.root, &systemd::path_candidates(e))?.is_none() {
+                    absent.push(e.as_str());
+                }
+            }
+            if !systemd_init {
+                warnings.push(format!(
+                    "{unit} ({why}) is not installed: without systemd nothing starts it"
+                ));
+            } else if execs.is_empty() {
+                warnings.push(format!("{unit} ({why}) is not installed: it runs nothing"));
+            } else if !absent.is_empty() {
+                warnings.push(format!(
+                    "{unit} ({why}) is not installed: {} is not in the root",
+                    absent.join(", ")
+                ));
+            } else {
+                push_file(&mut plan_files, FileKind::Unit, &source, &inner, &why);
+                for e in execs {
+                    programs.push((e, format!("ExecStart of {unit}")));
+                }
+                // Its configuration, where the unit names it
+                // (iwpmd.service: `Documentation=file:/etc/iwpmd.conf`).
+                for doc in u
+                    .values("Documentation")
+                    .flat_map(|v| v.split_ascii_whitespace())
+                    .filter_map(|d| d.strip_prefix("file:"))
+                    .filter(|p| p.starts_with("/etc/"))
+                {
+                    let host = inputs.root.resolve(doc)?;
+                    if host.is_file() {
+                        push_file(
+                            &mut plan_files,
+                            FileKind::Conf,
+                            &host.display().to_string(),
+                            doc,
+                            &format!("configuration of {unit} (its Documentation= names it)"),
+                        );
+                    }
+                }
+                for w in u.wants(instance.as_deref()) {
+                    unit_wants.entry(unit.clone()).or_default().push(w.clone());
+                    unit_queue.push((w, format!("wanted by {unit}")));
+                }
+            }
         }
     }
     if sel.mode == Mode::Generic {
@@ -1316,6 +1472,33 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
             None => warnings.push(format!("program {label} ({why}) is not in the root")),
         }
     }
+    // dracut's boot scripts mount a root over RDMA only once: they must wait
+    // for the fabric first (and an NVMe-oF root on RDMA needs the network).
+    if inputs.generator == Generator::Dracut && !netroots.is_empty() {
+        let names: Vec<&str> = netroots.iter().map(|f| f.root.name()).collect();
+        for e in [&units::DRACUT_FABRIC_NETROOT, &units::DRACUT_FABRIC_SETTLED] {
+            push_file(
+                &mut plan_files,
+                FileKind::Hook,
+                &units::source_of(e),
+                e.dest,
+                &format!(
+                    "roots over RDMA ({}): wait for a usable RDMA device before mounting (rd.rdma.wait=)",
+                    names.join(", ")
+                ),
+            );
+        }
+        if netroots.iter().any(|f| f.root == NetRoot::Nvmf) {
+            let e = &units::DRACUT_NVMF_CMDLINE;
+            push_file(
+                &mut plan_files,
+                FileKind::Hook,
+                &units::source_of(e),
+                e.dest,
+                "an NVMe-oF root on RDMA needs the network up; dracut's nvmf module asks only for TCP",
+            );
+        }
+    }
     plan_files.sort_by(|a, b| (a.kind, &a.dest).cmp(&(b.kind, &b.dest)));
     plan_files.dedup_by(|a, b| a.dest == b.dest);
 
@@ -1353,6 +1536,7 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
         }
         .into(),
         init: inputs.init,
+        generator: inputs.generator,
         wants: if systemd_init {
             sel.protocols
                 .iter()
@@ -1364,6 +1548,7 @@ pub fn build_with(ctx: &Ctx, modinfo: bool) -> Result<Plan> {
         preload,
         devices: reports,
         protocols: protocols.into_iter().collect(),
+        netroot: netroots,
         modules,
         firmware,
         files: plan_files,

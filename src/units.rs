@@ -63,6 +63,21 @@ pub const CONFS: &[Embedded] = &[
     unit!("modules/roce.conf", "/etc/rdma/modules/roce.conf"),
 ];
 
+/// dracut boot hooks for roots over RDMA; `dest` is HOOK/PRIO-NAME under
+/// dracut's hook directory (what `inst_hook HOOK PRIO FILE` makes).
+pub const DRACUT_FABRIC_NETROOT: Embedded = unit!(
+    "dracut/rdma-initrd-fabric.sh",
+    "netroot/90-rdma-initrd-fabric.sh"
+);
+pub const DRACUT_FABRIC_SETTLED: Embedded = unit!(
+    "dracut/rdma-initrd-fabric.sh",
+    "initqueue/settled/00-rdma-initrd-fabric.sh"
+);
+pub const DRACUT_NVMF_CMDLINE: Embedded = unit!(
+    "dracut/rdma-initrd-cmdline.sh",
+    "cmdline/93-rdma-initrd-cmdline.sh"
+);
+
 /// The project's modprobe.d file (undeclared run-time module requests).
 pub const MODPROBE: Embedded = unit!(
     "modprobe.d/rdma-initrd.conf",
@@ -77,6 +92,8 @@ pub fn all() -> impl Iterator<Item = &'static Embedded> {
         &NET_SETUP_LINK,
         &INITRD_DROPIN,
         &MODPROBE,
+        &DRACUT_FABRIC_NETROOT,
+        &DRACUT_NVMF_CMDLINE,
     ])
 }
 

@@ -28,7 +28,7 @@ _rdma_initrd() {
     # plan then replaces the units with a generated rules file.
     local -a init=()
     dracut_module_included systemd || init=(--init udev)
-    rdma-initrd --quiet --root "${dracutsysrootdir:-/}" --kver "$kernel" \
+    rdma-initrd --quiet --generator dracut --root "${dracutsysrootdir:-/}" --kver "$kernel" \
         ${srcmods:+--moddir "$srcmods"} "${init[@]}" "${sel[@]}" "${extra[@]}" "$@"
 }
 
@@ -51,6 +51,12 @@ depends() {
         echo udev-rules
     fi
     return 0
+}
+
+# A boot hook of the plan: DEST is HOOK/PRIO-NAME (what inst_hook makes).
+_rdma_initrd_hook() {
+    local src=$1 dest=$2 file=${2##*/}
+    inst_hook "${dest%/*}" "${file%%-*}" "$src"
 }
 
 installkernel() {
@@ -77,6 +83,7 @@ install() {
         [[ -n $kind ]] || continue
         case $kind:$origin in
             want:*) $SYSTEMCTL -q --root "$initdir" add-wants "$src" "$dest" ;;
+            hook:*) _rdma_initrd_hook "$src" "$dest" ;;
             rule:root) inst_rules "${dest##*/}" ;;
             rule:host) inst_rules "$src" ;;
             program:root) inst_multiple "$dest" ;;

@@ -511,6 +511,7 @@ fn mkinitcpio_hook_translates_the_plan() {
         // Without the systemd hook the hook plans for udev alone.
         let plan: Value = {
             let mut a = host_args(inp);
+            a.extend(["--generator".to_string(), "mkinitcpio".to_string()]);
             if !systemd {
                 a.extend(["--init".to_string(), "udev".to_string()]);
             }

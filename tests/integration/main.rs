@@ -9,5 +9,6 @@ mod hostonly;
 mod images;
 mod install_layout;
 mod kmod_diff;
+mod netroot;
 mod rdma_core;
 mod reliability;
