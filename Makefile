@@ -37,8 +37,8 @@ install: $(BIN) $(GEN)/stamp
 	install -Dm644 mkinitcpio/install/rdma-initrd $(DESTDIR)$(INITCPIODIR)/install/rdma-initrd
 	install -Dm755 initramfs-tools/hooks/rdma-initrd $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/rdma-initrd
 	install -Dm644 units/modprobe.d/rdma-initrd.conf $(DESTDIR)$(MODPROBEDIR)/rdma-initrd.conf
-	install -d $(DESTDIR)$(MANDIR)/man1
-	install -m644 $(GEN)/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -d $(DESTDIR)$(MANDIR)/man8
+	install -m644 $(GEN)/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -Dm644 $(GEN)/completions/rdma-initrd.bash $(DESTDIR)$(BASHCOMPDIR)/rdma-initrd
 	install -Dm644 $(GEN)/completions/_rdma-initrd $(DESTDIR)$(ZSHCOMPDIR)/_rdma-initrd
 	install -Dm644 $(GEN)/completions/rdma-initrd.fish $(DESTDIR)$(FISHCOMPDIR)/rdma-initrd.fish
@@ -50,7 +50,7 @@ uninstall:
 	rm -f $(DESTDIR)$(INITCPIODIR)/install/rdma-initrd
 	rm -f $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/rdma-initrd
 	rm -f $(DESTDIR)$(MODPROBEDIR)/rdma-initrd.conf
-	rm -f $(DESTDIR)$(MANDIR)/man1/rdma-initrd.1 $(DESTDIR)$(MANDIR)/man1/rdma-initrd-*.1
+	rm -f $(DESTDIR)$(MANDIR)/man8/rdma-initrd.8 $(DESTDIR)$(MANDIR)/man8/rdma-initrd-*.8
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/rdma-initrd $(DESTDIR)$(ZSHCOMPDIR)/_rdma-initrd $(DESTDIR)$(FISHCOMPDIR)/rdma-initrd.fish
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/rdma-initrd 2>/dev/null
 

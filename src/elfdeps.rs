@@ -58,8 +58,8 @@ fn direct(root: &Root, inner: &str, bytes: &[u8]) -> Result<Vec<(String, PathBuf
     let mut out = Vec::new();
     if let Some(progs) = script_interpreters(bytes) {
         for p in progs {
-            let cands = crate::systemd::path_candidates(&p);
-            if let Some((inner, h)) = crate::systemd::first_existing(root, &cands)? {
+            let cands = crate::facts::programs::candidates(&p, crate::facts::programs::PATH_DIRS);
+            if let Some((inner, h)) = crate::facts::programs::first_existing(root, &cands)? {
                 out.push((inner, h));
             }
         }

@@ -1,7 +1,8 @@
 //! Text and JSON renderings of detect and plan results.
 
+use crate::facts::Facts;
 use crate::netroot::NetRootFact;
-use crate::plan::{Ctx, DeviceReport, FileKind, Plan, Reason};
+use crate::plan::{DeviceReport, Plan, Reason};
 use crate::udev::device::Device;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -21,13 +22,12 @@ struct DetectJson<'a> {
 
 pub fn detect_json(
     out: &mut impl Write,
-    ctx: &Ctx,
+    facts: &Facts,
     devices: &[Device],
     reports: &[DeviceReport],
     netroot: Option<&NetRootFact>,
 ) -> anyhow::Result<()> {
-    let hostname = ctx
-        .inputs
+    let hostname = facts
         .root
         .read_opt("/etc/hostname")
         .ok()
@@ -37,7 +37,7 @@ pub fn detect_json(
     let j = DetectJson {
         schema: 1,
         hostname,
-        kver: &ctx.inputs.kver,
+        kver: &facts.kver,
         devices,
         rdma: reports.iter().filter(|r| is_rdma(r)).collect(),
         netroot,
@@ -116,42 +116,6 @@ pub fn detect_text(
         }
     }
     Ok(())
-}
-
-pub fn reason_text(r: &Reason) -> String {
-    match r {
-        Reason::Rule {
-            file,
-            line,
-            request,
-            device,
-        } => match device {
-            Some(d) => format!("rule {file}:{line} (kmod load {request}) matched {d}"),
-            None => format!("rule {file}:{line} (kmod load {request})"),
-        },
-        Reason::Conf {
-            file,
-            line,
-            request,
-        } => format!("listed in {file}:{line} as {request}"),
-        Reason::Modalias { device, modalias } => format!("modalias {modalias} of {device}"),
-        Reason::Loaded { device } => format!("driver of {device}"),
-        Reason::Generic => "RDMA hardware provider (generic image)".into(),
-        Reason::Requested { request } => format!("--driver {request}"),
-        Reason::Dependency { of } => format!("dependency of {of}"),
-        Reason::Softdep {
-            of,
-            file,
-            line,
-            when,
-        } => format!("softdep {when} of {of} ({file}:{line})"),
-        Reason::Weakdep { of, file, line } => {
-            format!("weakdep of {of} ({file}:{line}), shipped, not loaded")
-        }
-        Reason::Netroot { root, request } => {
-            format!("transport of a {root} root over RDMA (as {request})")
-        }
-    }
 }
 
 /// The chain that brings `name` in through `r`, from its origin (a device, a
@@ -280,7 +244,7 @@ pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()
     }
     writeln!(out, "\nfiles ({}):", p.files.len())?;
     for f in &p.files {
-        let kind = kind_name(f.kind);
+        let kind = f.kind.name();
         writeln!(out, "  {kind:<9} {:<56} {}", f.dest, f.reason)?;
     }
     if !p.excluded.is_empty() {
@@ -292,7 +256,7 @@ pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()
     if !p.not_found.is_empty() {
         writeln!(out, "\nnot in this kernel:")?;
         for n in &p.not_found {
-            writeln!(out, "  {:<24} {}", n.request, reason_text(&n.requested_by))?;
+            writeln!(out, "  {:<24} {}", n.request, n.requested_by)?;
         }
     }
     if !p.warnings.is_empty() {
@@ -324,17 +288,8 @@ pub fn modules(out: &mut impl Write, p: &Plan, paths: bool, json: bool) -> io::R
     Ok(())
 }
 
-pub fn kind_name(k: FileKind) -> &'static str {
-    match k {
-        FileKind::Rule => "rule",
-        FileKind::Unit => "unit",
-        FileKind::Conf => "conf",
-        FileKind::Modprobe => "modprobe",
-        FileKind::Program => "program",
-        FileKind::Hook => "hook",
-    }
-}
-
+/// `files`: `SOURCE DEST` pairs, or (`--kind`) `KIND ORIGIN SOURCE DEST`
+/// where SOURCE of a root file is its path inside the root, or JSON.
 pub fn files(
     out: &mut impl Write,
     p: &Plan,
@@ -344,38 +299,24 @@ pub fn files(
 ) -> anyhow::Result<()> {
     // (kind, origin, source, dest)
     let mut lines: Vec<(&str, &str, String, String)> = Vec::new();
-    let root = std::path::Path::new(&p.root);
-    // A source is `root` when it is the file at its destination inside the
-    // root (for a non-/ root: anywhere inside it, as symlinks there were
-    // resolved); files from --rules-dir, --config and units/ are `host`.
-    let place = |src: &str, dest: &str| -> (&'static str, String) {
-        let slash = root == std::path::Path::new("/");
-        match std::path::Path::new(src).strip_prefix(root) {
-            Ok(rel) if !slash => ("root", format!("/{}", rel.display())),
-            Ok(_) if src == dest => ("root", src.to_string()),
-            _ => ("host", src.to_string()),
-        }
-    };
     for f in &p.files {
-        let (origin, src) = match (f.own_content(), extract) {
-            (Some((name, text)), Some(dir)) => {
-                let path = dir.join(name);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                std::fs::write(&path, text)?;
-                ("host", path.display().to_string())
-            }
-            (Some(_), None) => ("host", f.source.clone()),
-            (None, _) => place(&f.source, &f.dest),
+        let origin = crate::backend::lines::origin(&f.source);
+        let src = match (&f.source, extract) {
+            (crate::source::Source::Root { inner, .. }, _) if kind || json => inner.clone(),
+            (s, Some(dir)) => crate::backend::lines::host_path(s, dir)?
+                .display()
+                .to_string(),
+            (s, None) => s.label(),
         };
-        lines.push((kind_name(f.kind), origin, src, f.dest.clone()));
+        lines.push((f.kind.name(), origin, src, f.dest.clone()));
     }
-    for fw in &p.firmware {
-        for f in &fw.files {
-            let (origin, src) = place(&f.source, &f.path);
-            lines.push(("firmware", origin, src, f.path.clone()));
-        }
+    for fw in p.firmware.iter().flat_map(|fw| &fw.files) {
+        let src = if kind || json {
+            fw.path.clone()
+        } else {
+            fw.source.clone()
+        };
+        lines.push(("firmware", "root", src, fw.path.clone()));
     }
     if kind || json {
         for w in &p.wants {
@@ -400,13 +341,7 @@ pub fn files(
         if kind {
             writeln!(out, "{k} {origin} {src} {dest}")?;
         } else {
-            // Without --kind, sources are host paths.
-            let host = if origin == "root" && root != std::path::Path::new("/") {
-                format!("{}{}", p.root.trim_end_matches('/'), src)
-            } else {
-                src
-            };
-            writeln!(out, "{host} {dest}")?;
+            writeln!(out, "{src} {dest}")?;
         }
     }
     Ok(())

@@ -3,8 +3,6 @@
 //! `/etc/rdma/modules/*.conf` are.
 
 use crate::error::InputError;
-use crate::root::Root;
-use std::path::{Path, PathBuf};
 
 pub const UNIT_DIRS: &[&str] = &[
     "/etc/systemd/system",
@@ -91,6 +89,20 @@ fn expand(s: &str, instance: Option<&str>) -> String {
     }
 }
 
+/// rdma-core's templated unit that loads `/etc/rdma/modules/PROTO.conf`.
+pub const LOADER_TEMPLATE: &str = "rdma-load-modules@.service";
+
+/// The instance of the loader for one protocol's list.
+pub fn loader_unit(protocol: &str) -> String {
+    format!("rdma-load-modules@{protocol}.service")
+}
+
+/// Whether a command runs systemd-modules-load (which loads the lists it is
+/// given).
+pub fn is_modules_load(command: &str) -> bool {
+    command.rsplit('/').next() == Some("systemd-modules-load")
+}
+
 /// `name@instance.service` -> (`name@.service`, Some(instance)).
 pub fn split_instance(unit: &str) -> (String, Option<String>) {
     if let Some((prefix, rest)) = unit.split_once('@') {
@@ -102,18 +114,6 @@ pub fn split_instance(unit: &str) -> (String, Option<String>) {
         }
     }
     (unit.to_string(), None)
-}
-
-/// Find a unit file in the root: (root-relative path, host path).
-pub fn find_unit(root: &Root, file_name: &str) -> anyhow::Result<Option<(String, PathBuf)>> {
-    for d in UNIT_DIRS {
-        let p = format!("{d}/{file_name}");
-        let host = root.resolve(&p)?;
-        if host.is_file() {
-            return Ok(Some((p, host)));
-        }
-    }
-    Ok(None)
 }
 
 /// A `modules-load.d` list: one module per line, `#`/`;` comments. Names with
@@ -147,41 +147,6 @@ pub fn parse_modules_list(text: &str, file: &str) -> Result<Vec<(String, usize)>
         out.push((l.to_string(), i + 1));
     }
     Ok(out)
-}
-
-/// Resolve a program the way udev does for PROGRAM/RUN/IMPORT: absolute
-/// paths as they are, bare names in udev's own directories.
-pub fn udev_program_candidates(prog: &str) -> Vec<String> {
-    if prog.starts_with('/') {
-        vec![prog.to_string()]
-    } else {
-        vec![format!("/usr/lib/udev/{prog}"), format!("/lib/udev/{prog}")]
-    }
-}
-
-/// Resolve a command word through PATH-like directories inside the root.
-pub fn path_candidates(prog: &str) -> Vec<String> {
-    if prog.starts_with('/') {
-        vec![prog.to_string()]
-    } else {
-        ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-            .iter()
-            .map(|d| format!("{d}/{prog}"))
-            .collect()
-    }
-}
-
-pub fn first_existing(
-    root: &Root,
-    candidates: &[String],
-) -> anyhow::Result<Option<(String, PathBuf)>> {
-    for c in candidates {
-        let host = root.resolve(Path::new(c))?;
-        if host.is_file() {
-            return Ok(Some((c.clone(), host)));
-        }
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! names each use and its reason.
 
 /// (name under units/, destination in an image, contents)
+#[derive(Debug, PartialEq, Eq)]
 pub struct Embedded {
     pub name: &'static str,
     pub dest: &'static str,
@@ -83,26 +84,3 @@ pub const MODPROBE: Embedded = unit!(
     "modprobe.d/rdma-initrd.conf",
     "/usr/lib/modprobe.d/rdma-initrd.conf"
 );
-
-/// How an embedded file is named as a plan source.
-pub const PREFIX: &str = "embedded:";
-
-pub fn all() -> impl Iterator<Item = &'static Embedded> {
-    RULES.iter().chain(UNITS.iter()).chain(CONFS.iter()).chain([
-        &NET_SETUP_LINK,
-        &INITRD_DROPIN,
-        &MODPROBE,
-        &DRACUT_FABRIC_NETROOT,
-        &DRACUT_NVMF_CMDLINE,
-    ])
-}
-
-/// The embedded file a plan source names (`embedded:NAME`).
-pub fn by_source(source: &str) -> Option<&'static Embedded> {
-    let name = source.strip_prefix(PREFIX)?;
-    all().find(|e| e.name == name)
-}
-
-pub fn source_of(e: &Embedded) -> String {
-    format!("{PREFIX}{}", e.name)
-}

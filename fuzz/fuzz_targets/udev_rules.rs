@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let f = rdma_initrd::udev::rules::RulesFile::from_text(
         "x.rules".into(),
         "/x.rules".into(),
-        "x".into(),
+        rdma_initrd::source::Source::Host("x".into()),
         &text,
         &mut w,
     );

@@ -53,23 +53,26 @@ pub struct Config {
     pub remove: Vec<Command>,
     pub softdeps: Vec<Softdep>,
     pub weakdeps: Vec<Weakdep>,
-    /// Every file read, in parse order, with the module names its lines name.
-    pub files: Vec<ConfigFile>,
 }
 
-#[derive(Debug, Clone)]
-pub struct ConfigFile {
-    /// Root-relative path (what goes into an image) or the label it was read as.
-    pub path: String,
-    /// Host path to copy from.
-    pub host: std::path::PathBuf,
-    /// Where it goes in an image (None: depmod's own files, regenerated there).
-    pub dest: Option<String>,
-    /// True for modprobe.d files; false for depmod's modules.softdep/weakdep.
-    pub modprobe_d: bool,
-    /// Normalised module names named anywhere in the file.
-    pub names: Vec<String>,
+/// modprobe.d directories, highest precedence first (a file name found in an
+/// earlier directory hides the same name in later ones).
+pub const MODPROBE_DIRS: &[&str] = &[
+    "/etc/modprobe.d",
+    "/run/modprobe.d",
+    "/usr/local/lib/modprobe.d",
+    "/usr/lib/modprobe.d",
+    "/lib/modprobe.d",
+];
+
+/// Whether libkmod reads a file of that name from a modprobe.d directory.
+pub fn is_config_name(n: &str) -> bool {
+    (n.ends_with(".conf") || n.ends_with(".alias")) && n.len() >= 6
 }
+
+/// The files libkmod reads from the module directory itself, sorted in among
+/// the modprobe.d files by name.
+pub const MODDIR_FILES: &[&str] = &["modules.softdep", "modules.weakdep"];
 
 impl Config {
     /// Parse one file's text. Bad lines are skipped with a warning naming the

@@ -11,22 +11,11 @@ pub mod modinfo;
 pub mod name;
 
 use crate::error::{InputError, Warning};
-use crate::root::Root;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use config::{Config, Origin};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
-
-/// modprobe.d directories, highest precedence first (a file name found in an
-/// earlier directory hides the same name in later ones).
-pub const MODPROBE_DIRS: &[&str] = &[
-    "/etc/modprobe.d",
-    "/run/modprobe.d",
-    "/usr/local/lib/modprobe.d",
-    "/usr/lib/modprobe.d",
-    "/lib/modprobe.d",
-];
 
 /// How a name was found, in libkmod's lookup order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,21 +103,9 @@ pub struct ModDb {
 }
 
 impl ModDb {
-    /// Open the module directory `dir` (a host path) and the modprobe.d
-    /// configuration of `root` (plus `extra_config` files, read last).
-    pub fn open(root: &Root, dir: &Path, kver: &str, extra_config: &[PathBuf]) -> Result<Self> {
-        Self::open_with(root, dir, kver, extra_config, &[])
-    }
-
-    /// Like `open`, with rdma-initrd's own modprobe.d files sorted in by
-    /// name; a root file of the same name wins.
-    pub fn open_with(
-        root: &Root,
-        dir: &Path,
-        kver: &str,
-        extra_config: &[PathBuf],
-        embedded: &[&crate::units::Embedded],
-    ) -> Result<Self> {
+    /// Open the module directory `dir` (a host path) with the configuration
+    /// (modprobe.d, modules.softdep/weakdep) the caller has read.
+    pub fn open(dir: &Path, kver: &str, config: Config) -> Result<Self> {
         let dep_path = dir.join("modules.dep");
         let text = match crate::root::read_capped(&dep_path, crate::root::MAX_INDEX_FILE) {
             Ok(b) => String::from_utf8(b).map_err(|e| {
@@ -155,8 +132,6 @@ impl ModDb {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
             Err(e) => anyhow::bail!("{}: {e}", dir.join("modules.builtin").display()),
         };
-        let mut warnings = Vec::new();
-        let config = load_config(root, dir, extra_config, embedded, &mut warnings)?;
         Ok(ModDb {
             dir: dir.to_path_buf(),
             kver: kver.to_string(),
@@ -166,7 +141,7 @@ impl ModDb {
             symbols: OnceLock::new(),
             builtin_aliases: OnceLock::new(),
             config,
-            warnings: Mutex::new(warnings),
+            warnings: Mutex::new(Vec::new()),
         })
     }
 
@@ -457,130 +432,4 @@ impl Walk<'_> {
             self.get_probe_list(&p, Via::SoftPost(m.to_string(), o), false);
         }
     }
-}
-
-/// One configuration file to read.
-struct ConfSource {
-    /// The name libkmod sorts by.
-    name: String,
-    host: PathBuf,
-    /// How messages name it.
-    label: String,
-    modprobe_d: bool,
-    /// Contents of an embedded file (None: read `host`).
-    text: Option<&'static str>,
-    /// Where it goes in an image (None: depmod's own files).
-    dest: Option<String>,
-}
-
-/// The configuration files libkmod would read, in its order: sorted by file
-/// name across all directories (the first directory holding a name wins),
-/// with the module directory's `modules.softdep`/`modules.weakdep` and
-/// rdma-initrd's own files (`embedded`) sorted in; `extra` files come last.
-pub fn load_config(
-    root: &Root,
-    moddir: &Path,
-    extra: &[PathBuf],
-    embedded: &[&crate::units::Embedded],
-    warnings: &mut Vec<Warning>,
-) -> Result<Config> {
-    let mut files: Vec<ConfSource> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    for special in ["modules.softdep", "modules.weakdep"] {
-        let p = moddir.join(special);
-        if p.is_file() {
-            seen.insert(special.to_string());
-            files.push(ConfSource {
-                name: special.to_string(),
-                label: p.display().to_string(),
-                host: p,
-                modprobe_d: false,
-                text: None,
-                dest: None,
-            });
-        }
-    }
-    for dir in MODPROBE_DIRS {
-        let host_dir = root
-            .resolve(dir)
-            .with_context(|| root.display(Path::new(dir)))?;
-        for n in crate::root::list_host_dir(&host_dir)? {
-            if n.starts_with('.') || !(n.ends_with(".conf") || n.ends_with(".alias")) || n.len() < 6
-            {
-                continue;
-            }
-            let host = host_dir.join(&n);
-            if host.is_dir() {
-                warnings.push(InputError::new(
-                    &host.display().to_string(),
-                    None,
-                    "directories inside modprobe.d are not supported",
-                ));
-                continue;
-            }
-            if !seen.insert(n.clone()) {
-                continue;
-            }
-            // modprobe.d files keep their path in an image.
-            let label = format!("{dir}/{n}");
-            files.push(ConfSource {
-                name: n,
-                host,
-                dest: Some(label.clone()),
-                label,
-                modprobe_d: true,
-                text: None,
-            });
-        }
-    }
-    for e in embedded {
-        let fname = e.dest.rsplit('/').next().unwrap_or(e.name);
-        if seen.insert(fname.to_string()) {
-            let src = crate::units::source_of(e);
-            files.push(ConfSource {
-                name: fname.to_string(),
-                host: PathBuf::from(&src),
-                label: src,
-                modprobe_d: true,
-                text: Some(e.text),
-                dest: Some(e.dest.to_string()),
-            });
-        }
-    }
-    files.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-    // --config files go to /etc/modprobe.d under their own name.
-    for p in extra {
-        let base = p
-            .file_name()
-            .and_then(|s| s.to_str())
-            .unwrap_or("extra.conf");
-        files.push(ConfSource {
-            name: base.to_string(),
-            host: p.clone(),
-            label: p.display().to_string(),
-            modprobe_d: true,
-            text: None,
-            dest: Some(format!("/etc/modprobe.d/{base}")),
-        });
-    }
-    let mut cfg = Config::default();
-    for f in files {
-        let text = match f.text {
-            Some(t) => t.to_string(),
-            None => {
-                let bytes = crate::root::read_capped(&f.host, crate::root::MAX_CONFIG_FILE)
-                    .with_context(|| f.host.display().to_string())?;
-                String::from_utf8_lossy(&bytes).into_owned()
-            }
-        };
-        let names = cfg.parse_file(&text, &f.label, warnings);
-        cfg.files.push(config::ConfigFile {
-            path: f.label,
-            host: f.host,
-            dest: f.dest,
-            modprobe_d: f.modprobe_d,
-            names,
-        });
-    }
-    Ok(cfg)
 }

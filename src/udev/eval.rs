@@ -487,7 +487,13 @@ mod tests {
 
     fn file(name: &str, text: &str) -> RulesFile {
         let mut w = Vec::new();
-        let f = RulesFile::from_text(name.into(), name.into(), name.into(), text, &mut w);
+        let f = RulesFile::from_text(
+            name.into(),
+            name.into(),
+            crate::source::Source::Host(name.into()),
+            text,
+            &mut w,
+        );
         assert!(w.is_empty(), "{w:?}");
         f
     }

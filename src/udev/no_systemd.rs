@@ -126,7 +126,13 @@ mod tests {
 
     fn loads(text: &str, subsystem: &str, wants: &str) -> Vec<String> {
         let mut w = Vec::new();
-        let f = RulesFile::from_text(FILE_NAME.into(), DEST.into(), DEST.into(), text, &mut w);
+        let f = RulesFile::from_text(
+            FILE_NAME.into(),
+            DEST.into(),
+            crate::source::Source::Host(DEST.into()),
+            text,
+            &mut w,
+        );
         assert!(w.is_empty(), "{w:?}");
         let mut d = Device {
             subsystem: subsystem.into(),

@@ -1,12 +1,10 @@
 //! udev rules files: `KEY[{attr}]OP"value"` tokens, comma separated, with
-//! backslash-newline continuations and `#` comments, and the directories and
-//! precedence udev reads them with.
+//! backslash-newline continuations and `#` comments, and the directories
+//! udev reads them from.
 
 use crate::error::{InputError, Warning};
-use crate::root::Root;
-use anyhow::{Context, Result};
+use crate::source::Source;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 /// Rules directories, highest precedence first: a file name in an earlier
 /// directory hides the same name in later ones.
@@ -52,10 +50,9 @@ pub struct RuleLine {
 pub struct RulesFile {
     /// Base name (what precedence is decided on).
     pub name: String,
-    /// Root-relative path.
+    /// Its path inside the root (or image).
     pub path: String,
-    /// Host path.
-    pub host: PathBuf,
+    pub source: Source,
     pub lines: Vec<RuleLine>,
     pub labels: HashMap<String, usize>,
 }
@@ -187,63 +184,11 @@ fn tokenize(line: &str) -> Result<Vec<Token>, String> {
     Ok(tokens)
 }
 
-/// All rules files of a root in udev's order (sorted by name; the first
-/// directory holding a name wins), parsed.
-pub fn load(
-    root: &Root,
-    extra_dirs: &[PathBuf],
-    warnings: &mut Vec<Warning>,
-) -> Result<Vec<RulesFile>> {
-    let mut chosen: HashMap<String, (String, PathBuf)> = HashMap::new();
-    let mut dirs: Vec<(String, PathBuf)> = Vec::new();
-    // Extra directories (--rules-dir) come first, like /etc, and their
-    // files go to /etc/udev/rules.d in an image.
-    for d in extra_dirs {
-        dirs.push(("/etc/udev/rules.d".to_string(), d.clone()));
-    }
-    for d in RULES_DIRS {
-        let host = root
-            .resolve(d)
-            .with_context(|| root.display(Path::new(d)))?;
-        dirs.push((d.to_string(), host));
-    }
-    for (label, host) in dirs {
-        for n in crate::root::list_host_dir(&host)? {
-            if !n.ends_with(".rules") || n.starts_with('.') {
-                continue;
-            }
-            chosen
-                .entry(n.clone())
-                .or_insert_with(|| (format!("{label}/{n}"), host.join(&n)));
-        }
-    }
-    let mut names: Vec<String> = chosen.keys().cloned().collect();
-    names.sort();
-    let mut out = Vec::new();
-    for n in names {
-        let (path, host) = chosen.remove(&n).expect("name from map");
-        let bytes = match crate::root::read_capped(&host, crate::root::MAX_CONFIG_FILE) {
-            Ok(b) => b,
-            Err(e) => {
-                warnings.push(InputError::new(
-                    &host.display().to_string(),
-                    None,
-                    e.to_string(),
-                ));
-                continue;
-            }
-        };
-        let text = String::from_utf8_lossy(&bytes);
-        out.push(RulesFile::from_text(n, path, host, &text, warnings));
-    }
-    Ok(out)
-}
-
 impl RulesFile {
     pub fn from_text(
         name: String,
         path: String,
-        host: PathBuf,
+        source: Source,
         text: &str,
         warnings: &mut Vec<Warning>,
     ) -> Self {
@@ -259,7 +204,7 @@ impl RulesFile {
         RulesFile {
             name,
             path,
-            host,
+            source,
             lines,
             labels,
         }

@@ -40,13 +40,13 @@ fn make_install_honours_destdir_and_the_directory_variables() {
         "/usr/lib/initcpio/install/rdma-initrd",
         "/usr/share/initramfs-tools/hooks/rdma-initrd",
         "/usr/lib/modprobe.d/rdma-initrd.conf",
-        "/usr/share/man/man1/rdma-initrd.1",
-        "/usr/share/man/man1/rdma-initrd-detect.1",
-        "/usr/share/man/man1/rdma-initrd-plan.1",
-        "/usr/share/man/man1/rdma-initrd-modules.1",
-        "/usr/share/man/man1/rdma-initrd-files.1",
-        "/usr/share/man/man1/rdma-initrd-install.1",
-        "/usr/share/man/man1/rdma-initrd-verify.1",
+        "/usr/share/man/man8/rdma-initrd.8",
+        "/usr/share/man/man8/rdma-initrd-detect.8",
+        "/usr/share/man/man8/rdma-initrd-plan.8",
+        "/usr/share/man/man8/rdma-initrd-modules.8",
+        "/usr/share/man/man8/rdma-initrd-files.8",
+        "/usr/share/man/man8/rdma-initrd-install.8",
+        "/usr/share/man/man8/rdma-initrd-verify.8",
         "/usr/share/bash-completion/completions/rdma-initrd",
         "/usr/share/zsh/vendor-completions/_rdma-initrd",
         "/usr/share/fish/vendor_completions.d/rdma-initrd.fish",
@@ -61,7 +61,7 @@ fn make_install_honours_destdir_and_the_directory_variables() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&v.stdout).starts_with("rdma-initrd "));
-    let man = std::fs::read_to_string(t.path().join("usr/share/man/man1/rdma-initrd.1")).unwrap();
+    let man = std::fs::read_to_string(t.path().join("usr/share/man/man8/rdma-initrd.8")).unwrap();
     assert!(
         man.starts_with(".ie") || man.contains(".TH rdma-initrd"),
         "{}",

@@ -60,6 +60,16 @@ fn ours(db: &ModDb, name: &str, mode: SoftdepMode) -> Vec<Step> {
         .collect()
 }
 
+/// The module database of `moddir` with the configuration of `root` (as
+/// libkmod reads it; none of rdma-initrd's own).
+fn open_db(root: &Root, moddir: &Path, kver: &str) -> ModDb {
+    let mut w = Vec::new();
+    let (config, _) = rdma_initrd::facts::modprobe::read(root, moddir, &[], None, &mut w).unwrap();
+    let db = ModDb::open(moddir, kver, config).unwrap();
+    db.warnings.lock().unwrap().extend(w);
+    db
+}
+
 fn diff_tree(kroot: &Path) {
     let inp = inputs();
     let empty = tempfile::tempdir().unwrap();
@@ -67,7 +77,7 @@ fn diff_tree(kroot: &Path) {
     std::fs::create_dir(&conf).unwrap();
     let root = Root::new(empty.path());
     let moddir = inp.moddir(kroot);
-    let db = ModDb::open(&root, &moddir, &inp.kver, &[]).unwrap();
+    let db = open_db(&root, &moddir, &inp.kver);
     let names = db.module_names();
     assert!(
         names.len() > 3000,
@@ -196,7 +206,7 @@ const FIELDS: &[&str] = &[
 fn modinfo_tree(kroot: &Path) {
     let inp = inputs();
     let empty = tempfile::tempdir().unwrap();
-    let db = ModDb::open(&Root::new(empty.path()), &inp.moddir(kroot), &inp.kver, &[]).unwrap();
+    let db = open_db(&Root::new(empty.path()), &inp.moddir(kroot), &inp.kver);
     let files: Vec<std::path::PathBuf> = db
         .module_names()
         .into_iter()
@@ -207,8 +217,9 @@ fn modinfo_tree(kroot: &Path) {
         .collect();
     let bad: Vec<String> = par_map(&files, |p| {
         let theirs = modinfo_fields(p);
-        let (_, _, mi) = rdma_initrd::plan::read_one_modinfo(p)
-            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let mi = rdma_initrd::facts::lookups::read_module_file(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .info;
         let mut diffs = Vec::new();
         for f in FIELDS {
             let mut ours: Vec<String> = mi.get_all(f).map(str::to_string).collect();
@@ -275,13 +286,7 @@ fn config_semantics_equal_modprobe() {
         "softdep ib_umad pre: ib_srp\nsoftdep ib_umad post: ib_isert\n",
     )
     .unwrap();
-    let db = ModDb::open(
-        &Root::new(t.path()),
-        &inp.moddir(&inp.kroot),
-        &inp.kver,
-        &[],
-    )
-    .unwrap();
+    let db = open_db(&Root::new(t.path()), &inp.moddir(&inp.kroot), &inp.kver);
     let names = [
         "my-rdma-alias",
         "my-glob-x",

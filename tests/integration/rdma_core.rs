@@ -642,11 +642,11 @@ fn without_systemd_the_generated_rules_load_what_the_units_would() {
 
     let r = rdma_initrd::root::Root::new(root);
     let mut warnings = Vec::new();
-    let mut files = rules::load(&r, &[], &mut warnings).unwrap();
+    let mut files = rdma_initrd::facts::rules::read_all(&r, &[], &mut warnings).unwrap();
     files.push(rules::RulesFile::from_text(
         "99-rdma-initrd-no-systemd.rules".into(),
         g["dest"].as_str().unwrap().into(),
-        "generated".into(),
+        rdma_initrd::source::Source::Host("generated".into()),
         g["text"].as_str().unwrap(),
         &mut warnings,
     ));
@@ -711,7 +711,7 @@ fn without_systemd_the_generated_rules_load_what_the_units_would() {
     v.extend(common);
     let (code, out, err) = run(&v);
     assert_eq!(code, 0, "{out}{err}");
-    let image = rdma_initrd::image::read(&img).unwrap();
+    let image = rdma_initrd::backend::image::read(&img).unwrap();
     let list = String::from_utf8_lossy(image.tree.file("conf/modules").unwrap()).into_owned();
     assert_eq!(list.lines().collect::<Vec<_>>(), conf("infiniband"));
     // The same image is incomplete for a systemd initramfs (no units).

@@ -1,0 +1,287 @@
+//! The tree of files an initramfs needs for a plan: modules in their own
+//! compression, a module index made by depmod for exactly the image's
+//! module set, firmware, rules, units, confs, programs with their libraries,
+//! boot hooks; laid over an existing image's tree when given. Written out as
+//! a directory here, as an image by `image`.
+
+use super::{DRACUT_HOOK_DIRS, PRELOAD_LIST};
+use crate::cpio::{Entry, Node, Tree};
+use crate::facts::Facts;
+use crate::kmod::{name, ModDb};
+use crate::plan::{FileKind, Plan, PlanFile};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+fn file_entry(bytes: Vec<u8>, perm: u32) -> Entry {
+    Entry {
+        perm: perm & 0o777,
+        node: Node::File(bytes),
+    }
+}
+
+fn host_perm(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o644)
+}
+
+/// The tree for `plan`, laid over `base` (an existing image's tree) if given.
+pub fn plan_tree(facts: &Facts, plan: &Plan, base: Option<&Tree>) -> Result<Tree> {
+    let mut tree = base.cloned().unwrap_or_default();
+    add_modules(&mut tree, plan)?;
+    add_firmware(&mut tree, plan)?;
+    for f in &plan.files {
+        add_file(&mut tree, facts, f)?;
+    }
+    add_wants(&mut tree, plan)?;
+    add_preload(&mut tree, plan)?;
+    module_index(&mut tree, &plan.kver, &facts.db)?;
+    Ok(tree)
+}
+
+fn add_modules(tree: &mut Tree, plan: &Plan) -> Result<()> {
+    for m in &plan.modules {
+        let (Some(rel), Some(path)) = (&m.relpath, &m.path) else {
+            continue;
+        };
+        let bytes = std::fs::read(path).with_context(|| path.clone())?;
+        insert(
+            tree,
+            &format!("lib/modules/{}/{rel}", plan.kver),
+            file_entry(bytes, 0o644),
+        )?;
+    }
+    Ok(())
+}
+
+fn add_firmware(tree: &mut Tree, plan: &Plan) -> Result<()> {
+    for f in plan.firmware.iter().flat_map(|fw| &fw.files) {
+        let bytes = std::fs::read(&f.source).with_context(|| f.source.clone())?;
+        insert(tree, &f.path, file_entry(bytes, 0o644))?;
+    }
+    Ok(())
+}
+
+fn add_file(tree: &mut Tree, facts: &Facts, f: &PlanFile) -> Result<()> {
+    let bytes = f.source.bytes().with_context(|| f.source.label())?;
+    let perm = f.source.host().map(host_perm).unwrap_or(0o644);
+    match f.kind {
+        FileKind::Hook => {
+            // In the base's hook directory, where it has one.
+            let dir = DRACUT_HOOK_DIRS
+                .iter()
+                .rev()
+                .find(|d| {
+                    matches!(
+                        tree.get(d),
+                        Some(Entry {
+                            node: Node::Dir,
+                            ..
+                        })
+                    )
+                })
+                .unwrap_or(&DRACUT_HOOK_DIRS[0]);
+            insert(tree, &format!("{dir}/{}", f.dest), file_entry(bytes, 0o755))
+        }
+        FileKind::Program => {
+            // A base image's own copy of a program (and its libraries) stays.
+            if !tree.contains(&f.dest) {
+                insert(tree, &f.dest, file_entry(bytes, perm))?;
+            }
+            for (inner, host) in crate::elfdeps::closure(&facts.root, &f.dest)? {
+                if !tree.contains(&inner) {
+                    let b = std::fs::read(&host).with_context(|| host.display().to_string())?;
+                    insert(tree, &inner, file_entry(b, host_perm(&host)))?;
+                }
+            }
+            Ok(())
+        }
+        _ => insert(tree, &f.dest, file_entry(bytes, perm)),
+    }
+}
+
+/// `--protocol` with systemd: initrd.target wants each loader instance.
+fn add_wants(tree: &mut Tree, plan: &Plan) -> Result<()> {
+    let Some(template) = plan.loader_template() else {
+        return Ok(());
+    };
+    for w in &plan.wants {
+        insert(
+            tree,
+            &format!("etc/systemd/system/initrd.target.wants/{w}"),
+            Entry {
+                perm: 0o777,
+                node: Node::Symlink(template.to_string()),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// `--protocol` without systemd: initramfs-tools' init loads /conf/modules.
+fn add_preload(tree: &mut Tree, plan: &Plan) -> Result<()> {
+    if plan.preload.is_empty() {
+        return Ok(());
+    }
+    let mut text = tree
+        .file(PRELOAD_LIST)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    for l in &plan.preload {
+        if !preload_listed(&text).contains(&name::normalize_modname(&l.module)) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&l.module);
+            text.push('\n');
+        }
+    }
+    insert(tree, PRELOAD_LIST, file_entry(text.into_bytes(), 0o644))
+}
+
+fn insert(tree: &mut Tree, path: &str, e: Entry) -> Result<()> {
+    match tree.insert(path, e) {
+        Some(_) => Ok(()),
+        None => bail!("{path}: not a path inside the image"),
+    }
+}
+
+/// The image's module directory for `kver` (symlinks of the tree followed).
+pub fn image_moddir(tree: &Tree, kver: &str) -> Result<String> {
+    tree.canonical(&format!("lib/modules/{kver}"))
+        .context("lib/modules is not a path inside the image")
+}
+
+/// A staging copy of the files of the image's module directory that `keep`
+/// accepts (by path relative to it): (the staging root, its
+/// lib/modules/KVER, how many files).
+pub fn stage_moddir(
+    tree: &Tree,
+    kver: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Result<(tempfile::TempDir, std::path::PathBuf, usize)> {
+    let prefix = format!("{}/", image_moddir(tree, kver)?);
+    let stage = tempfile::tempdir().context("creating a staging directory")?;
+    let sdir = stage.path().join("lib/modules").join(kver);
+    std::fs::create_dir_all(&sdir)?;
+    let mut n = 0;
+    for (p, e) in &tree.entries {
+        if let (Some(rel), Node::File(b)) = (p.strip_prefix(&prefix), &e.node) {
+            if keep(rel) {
+                let dst = sdir.join(rel);
+                std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
+                std::fs::write(&dst, b)?;
+                n += 1;
+            }
+        }
+    }
+    Ok((stage, sdir, n))
+}
+
+/// Run depmod over the image's modules so that its index (modules.dep, the
+/// .bin indexes, aliases, softdeps) describes exactly what is in it.
+fn module_index(tree: &mut Tree, kver: &str, db: &ModDb) -> Result<()> {
+    let prefix = format!("{}/", image_moddir(tree, kver)?);
+    let (stage, sdir, n) = stage_moddir(tree, kver, |rel| {
+        let base = rel.rsplit('/').next().unwrap_or(rel);
+        base.contains(".ko") && !rel.starts_with("modules.")
+    })?;
+    // What the kernel has built in, so lookups of builtin names still work.
+    for f in [
+        "modules.builtin",
+        "modules.builtin.modinfo",
+        "modules.order",
+    ] {
+        let src = db.dir.join(f);
+        if src.is_file() {
+            std::fs::copy(&src, sdir.join(f)).with_context(|| src.display().to_string())?;
+        } else if let Some(b) = tree.file(&format!("{prefix}{f}")) {
+            std::fs::write(sdir.join(f), b)?;
+        }
+    }
+    if n == 0 && !sdir.join("modules.builtin").exists() {
+        return Ok(());
+    }
+    let out = std::process::Command::new("depmod")
+        .arg("-b")
+        .arg(stage.path())
+        .arg(kver)
+        .output()
+        .context("running depmod (install kmod)")?;
+    if !out.status.success() {
+        bail!(
+            "depmod -b {} {kver} failed: {}",
+            stage.path().display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for name in crate::root::list_host_dir(&sdir)? {
+        if name.starts_with("modules.") {
+            let b = std::fs::read(sdir.join(&name))?;
+            insert(tree, &format!("{prefix}{name}"), file_entry(b, 0o644))?;
+        }
+    }
+    Ok(())
+}
+
+/// Write `tree` under `dest`, never through a symlink found there.
+pub fn write_destdir(tree: &Tree, dest: &Path) -> Result<()> {
+    std::fs::create_dir_all(dest).with_context(|| dest.display().to_string())?;
+    for (p, e) in &tree.entries {
+        let target = dest.join(p);
+        // Every directory on the way must be a real directory.
+        let mut cur = dest.to_path_buf();
+        for c in Path::new(p)
+            .parent()
+            .into_iter()
+            .flat_map(|x| x.components())
+        {
+            cur.push(c);
+            match std::fs::symlink_metadata(&cur) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    bail!("{}: refusing to write through a symlink", cur.display())
+                }
+                _ => {}
+            }
+        }
+        if let Ok(m) = std::fs::symlink_metadata(&target) {
+            if m.file_type().is_symlink() {
+                bail!("{}: refusing to write through a symlink", target.display());
+            }
+            if m.is_dir() && !matches!(e.node, Node::Dir) {
+                bail!(
+                    "{}: is a directory; refusing to replace it",
+                    target.display()
+                );
+            }
+        }
+        use std::os::unix::fs::PermissionsExt;
+        match &e.node {
+            Node::Dir => {
+                std::fs::create_dir_all(&target).with_context(|| target.display().to_string())?;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(e.perm & 0o777))?;
+            }
+            Node::File(b) => {
+                std::fs::write(&target, b).with_context(|| target.display().to_string())?;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(e.perm & 0o777))?;
+            }
+            Node::Symlink(t) => {
+                std::os::unix::fs::symlink(t, &target)
+                    .with_context(|| target.display().to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The modules a `conf/modules` list names (first word of each line, `#`
+/// comments skipped), normalised.
+pub fn preload_listed(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| !w.starts_with('#'))
+        .map(name::normalize_modname)
+        .collect()
+}

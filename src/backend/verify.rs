@@ -1,0 +1,258 @@
+//! `verify`: what a plan needs that an image lacks or holds otherwise, read
+//! from the image's own contents. Modules, firmware, rules, units, confs,
+//! modprobe.d files and hooks must hold the planned bytes (a module may be
+//! stored in another compression: then its decompressed bytes are
+//! compared); programs must be there (generators strip binaries). The
+//! image's own module index must resolve every planned name, with the same
+//! lookup code as planning.
+
+use super::tree::{preload_listed, stage_moddir};
+use super::{DRACUT_HOOK_DIRS, PRELOAD_LIST};
+use crate::cpio::{Node, Tree};
+use crate::facts::programs::{PATH_DIRS, UDEV_DIRS};
+use crate::kmod::{compress, config::Config, name, ModDb, ModKind};
+use crate::plan::{FileKind, Plan, PlanFile};
+use anyhow::Result;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a plan needs that an image lacks or holds otherwise, one line each
+/// (`module mlx5_ib (kernel/...)`, `rule /lib/udev/...: differs from
+/// /host/path`); empty when complete.
+pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
+    let mut gaps = Vec::new();
+    let in_image = image_modules(tree, &plan.kver);
+    modules(plan, tree, &in_image, &mut gaps)?;
+    firmware(plan, tree, &mut gaps)?;
+    for f in &plan.files {
+        if let Some(g) = file_gap(f, tree)? {
+            gaps.push(g);
+        }
+    }
+    preload(plan, tree, &mut gaps);
+    index(plan, tree, &in_image, &mut gaps)?;
+    Ok(gaps)
+}
+
+/// Module files in the image, by module name: their path under the module
+/// directory.
+fn image_modules(tree: &Tree, kver: &str) -> BTreeMap<String, String> {
+    let moddir = tree
+        .canonical(&format!("lib/modules/{kver}"))
+        .unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for (p, e) in &tree.entries {
+        if let (Some(rel), Node::File(_)) = (p.strip_prefix(&format!("{moddir}/")), &e.node) {
+            let base = rel.rsplit('/').next().unwrap_or(rel);
+            if base.contains(".ko") {
+                out.insert(name::modname_from_path(rel), format!("{moddir}/{rel}"));
+            }
+        }
+    }
+    out
+}
+
+fn modules(
+    plan: &Plan,
+    tree: &Tree,
+    in_image: &BTreeMap<String, String>,
+    gaps: &mut Vec<String>,
+) -> Result<()> {
+    for m in plan.modules.iter().filter(|m| !m.builtin) {
+        let what = format!(
+            "module {} ({})",
+            m.name,
+            m.relpath.as_deref().unwrap_or("?")
+        );
+        let Some(got) = in_image.get(&m.name).and_then(|p| tree.file(p)) else {
+            gaps.push(what);
+            continue;
+        };
+        let Some(path) = &m.path else { continue };
+        let want = std::fs::read(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        if got != want.as_slice() && !same_decompressed(got, &want) {
+            gaps.push(format!("{what}: differs from {path}"));
+        }
+    }
+    Ok(())
+}
+
+/// Equal once each is decompressed (a generator may store modules in
+/// another compression than the tree's).
+fn same_decompressed(a: &[u8], b: &[u8]) -> bool {
+    let plain = |x| compress::decompress(x, crate::facts::MAX_MODULE_BYTES).ok();
+    matches!((plain(a), plain(b)), (Some(x), Some(y)) if x == y)
+}
+
+fn firmware(plan: &Plan, tree: &Tree, gaps: &mut Vec<String>) -> Result<()> {
+    for fw in &plan.firmware {
+        for f in &fw.files {
+            let what = format!("firmware {} ({})", fw.name, f.path);
+            if let Some(got) = tree.file(&f.path) {
+                let want =
+                    std::fs::read(&f.source).map_err(|e| anyhow::anyhow!("{}: {e}", f.source))?;
+                if got != want.as_slice() {
+                    gaps.push(format!("{what}: differs from {}", f.source));
+                }
+                continue;
+            }
+            // Stored in another compression: there, not compared.
+            let stem = f.path.trim_end_matches(".xz").trim_end_matches(".zst");
+            if ![
+                stem.to_string(),
+                format!("{stem}.xz"),
+                format!("{stem}.zst"),
+            ]
+            .iter()
+            .any(|p| tree.contains(p))
+            {
+                gaps.push(what);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a generator may have put a planned file.
+fn places(f: &PlanFile) -> Vec<String> {
+    let base = f.dest.rsplit('/').next().unwrap_or(&f.dest);
+    let in_dirs = |dirs: &[&str], name: &str| -> Vec<String> {
+        dirs.iter().map(|d| format!("{d}/{name}")).collect()
+    };
+    match f.kind {
+        FileKind::Rule => in_dirs(crate::udev::rules::RULES_DIRS, base),
+        FileKind::Unit => {
+            // Units (and drop-ins, X.d/NAME) in any unit directory.
+            let mut comps = f.dest.rsplit('/');
+            let last = comps.next().unwrap_or_default();
+            let tail = match comps.next() {
+                Some(d) if d.ends_with(".d") => format!("{d}/{last}"),
+                _ => last.to_string(),
+            };
+            in_dirs(crate::systemd::UNIT_DIRS, &tail)
+        }
+        FileKind::Conf | FileKind::Modprobe => vec![f.dest.clone()],
+        FileKind::Hook => in_dirs(DRACUT_HOOK_DIRS, &f.dest),
+        FileKind::Program => {
+            let mut v = vec![f.dest.clone()];
+            v.extend(in_dirs(PATH_DIRS, base));
+            v.extend(in_dirs(UDEV_DIRS, base));
+            v.extend(in_dirs(&["/usr/lib/systemd", "/lib/systemd"], base));
+            v
+        }
+    }
+}
+
+/// Why the image does not hold `f` as planned, or None.
+fn file_gap(f: &PlanFile, tree: &Tree) -> Result<Option<String>> {
+    let what = format!("{} {}", f.kind.name(), f.dest);
+    let present: Vec<&[u8]> = places(f).iter().filter_map(|p| tree.file(p)).collect();
+    if present.is_empty() {
+        return Ok(Some(what));
+    }
+    if f.kind == FileKind::Program {
+        return Ok(None);
+    }
+    let want = f
+        .source
+        .bytes()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", f.source.label()))?;
+    if present.contains(&want.as_slice()) {
+        Ok(None)
+    } else {
+        Ok(Some(format!("{what}: differs from {}", f.source.label())))
+    }
+}
+
+/// `--protocol` without systemd: the modules listed for boot-time loading.
+fn preload(plan: &Plan, tree: &Tree, gaps: &mut Vec<String>) {
+    if plan.preload.is_empty() {
+        return;
+    }
+    let listed = preload_listed(&String::from_utf8_lossy(
+        tree.file(PRELOAD_LIST).unwrap_or_default(),
+    ));
+    for l in &plan.preload {
+        if !listed.contains(&name::normalize_modname(&l.module)) {
+            gaps.push(format!("boot-time load of {} ({PRELOAD_LIST})", l.module));
+        }
+    }
+}
+
+/// The image's module index must resolve every planned module and every
+/// name asked for, to the module files the image holds.
+fn index(
+    plan: &Plan,
+    tree: &Tree,
+    in_image: &BTreeMap<String, String>,
+    gaps: &mut Vec<String>,
+) -> Result<()> {
+    let kver = &plan.kver;
+    let (_stage, sdir, _) = stage_moddir(tree, kver, |rel| {
+        rel.starts_with("modules.") && !rel.contains('/')
+    })?;
+    if !sdir.join("modules.dep.bin").exists() {
+        gaps.push(format!("module index lib/modules/{kver}/modules.dep.bin"));
+        return Ok(());
+    }
+    if !sdir.join("modules.dep").exists() {
+        text_from_bin(&sdir, kver)?;
+    }
+    let idx = ModDb::open(&sdir, kver, Config::default())?;
+    let moddir = tree
+        .canonical(&format!("lib/modules/{kver}"))
+        .unwrap_or_default();
+    let mut names: BTreeSet<String> = plan
+        .modules
+        .iter()
+        .filter(|m| !m.builtin)
+        .map(|m| m.name.clone())
+        .collect();
+    for r in plan.modules.iter().flat_map(|m| &m.reasons) {
+        if let Some(req) = r.request() {
+            names.insert(req.to_string());
+        }
+    }
+    for n in names {
+        let found = idx.lookup(&n).unwrap_or_default();
+        let ok = found.iter().any(|(m, _)| match idx.kind(m) {
+            ModKind::File(rel) => in_image
+                .get(m)
+                .is_some_and(|p| *p == format!("{moddir}/{rel}")),
+            ModKind::Builtin => true,
+            ModKind::Missing => false,
+        });
+        if !ok {
+            gaps.push(format!("module index does not resolve {n}"));
+        }
+    }
+    Ok(())
+}
+
+/// Some generators (mkinitcpio) keep only the binary indexes: write the text
+/// forms back out of them.
+fn text_from_bin(sdir: &std::path::Path, kver: &str) -> Result<()> {
+    for (bin, text, alias) in [
+        ("modules.dep.bin", "modules.dep", false),
+        ("modules.alias.bin", "modules.alias", true),
+        ("modules.symbols.bin", "modules.symbols", true),
+    ] {
+        let Ok(b) = std::fs::read(sdir.join(bin)) else {
+            continue;
+        };
+        let pairs = crate::kmod::index_bin::dump(&b)
+            .map_err(|e| anyhow::anyhow!("lib/modules/{kver}/{bin}: {e}"))?;
+        let t = if alias {
+            crate::kmod::index_bin::alias_text(&pairs)
+        } else {
+            crate::kmod::index_bin::dep_text(&pairs)
+        };
+        std::fs::write(sdir.join(text), t)?;
+    }
+    if let Ok(b) = std::fs::read(sdir.join("modules.builtin.bin")) {
+        let pairs = crate::kmod::index_bin::dump(&b)
+            .map_err(|e| anyhow::anyhow!("modules.builtin.bin: {e}"))?;
+        let t: String = pairs.iter().map(|(k, _)| format!("{k}\n")).collect();
+        std::fs::write(sdir.join("modules.builtin"), t)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! The two things a plan reads on demand, because only the module closure
+//! says which are needed: `.modinfo` of module files (decompressed on all
+//! cores) and firmware files. Tests put in-memory versions in their place.
+
+use crate::kmod::{compress, modinfo, ModDb, ModKind};
+use crate::root::Root;
+use std::path::{Path, PathBuf};
+
+/// Module files are refused beyond this size once decompressed.
+pub const MAX_MODULE_BYTES: u64 = 256 << 20;
+
+/// What a module file says of itself.
+#[derive(Debug, Clone)]
+pub struct ModuleFile {
+    pub size: u64,
+    pub compression: compress::Compression,
+    pub info: modinfo::ModInfo,
+}
+
+/// `.modinfo` of modules; None where it is not read.
+pub trait ModinfoSource: Send + Sync {
+    fn read(&self, db: &ModDb, modules: &[String]) -> Vec<Option<Result<ModuleFile, String>>>;
+}
+
+/// Firmware files for a `firmware=` name: (path in the root, host path).
+pub trait FirmwareSource: Send + Sync {
+    fn find(&self, name: &str) -> anyhow::Result<Vec<(String, PathBuf)>>;
+}
+
+/// Reads each module file's `.modinfo` (its ELF section headers only, after
+/// decompression), on all cores.
+pub struct ReadModinfo;
+
+/// Reads nothing (`modules`: names and paths only).
+pub struct NoModinfo;
+
+impl ModinfoSource for NoModinfo {
+    fn read(&self, _: &ModDb, modules: &[String]) -> Vec<Option<Result<ModuleFile, String>>> {
+        modules.iter().map(|_| None).collect()
+    }
+}
+
+impl ModinfoSource for ReadModinfo {
+    fn read(&self, db: &ModDb, modules: &[String]) -> Vec<Option<Result<ModuleFile, String>>> {
+        let paths: Vec<Option<PathBuf>> = modules
+            .iter()
+            .map(|m| match db.kind(m) {
+                ModKind::File(rel) => Some(db.file_path(&rel)),
+                _ => None,
+            })
+            .collect();
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(8);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<Result<ModuleFile, String>>>> =
+            paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= paths.len() {
+                        break;
+                    }
+                    if let Some(p) = &paths[i] {
+                        *results[i].lock().expect("no poisoned lock") = Some(read_module_file(p));
+                    }
+                });
+            }
+        });
+        results
+            .into_iter()
+            .map(|m| m.into_inner().expect("no poisoned lock"))
+            .collect()
+    }
+}
+
+/// `.modinfo`, size and compression of one module file.
+pub fn read_module_file(p: &Path) -> Result<ModuleFile, String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(p).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "module file listed in modules.dep is missing".to_string()
+        } else {
+            e.to_string()
+        }
+    })?;
+    let size = f.metadata().map_err(|e| e.to_string())?.len();
+    let mut magic = [0u8; 6];
+    let n = f.read(&mut magic).map_err(|e| e.to_string())?;
+    let compression = compress::detect(&magic[..n]);
+    if compression == compress::Compression::None {
+        // Uncompressed: read only the ELF header, section headers and
+        // .modinfo, whatever the file's size.
+        let info = modinfo::parse_elf_file(&mut f)?;
+        return Ok(ModuleFile {
+            size,
+            compression,
+            info,
+        });
+    }
+    if size > MAX_MODULE_BYTES {
+        return Err(format!(
+            "{size} bytes compressed is more than a module can be"
+        ));
+    }
+    let bytes = std::fs::read(p).map_err(|e| e.to_string())?;
+    let raw = compress::decompress(&bytes, MAX_MODULE_BYTES)
+        .map_err(|e| format!("cannot decompress ({compression:?}): {e}"))?;
+    Ok(ModuleFile {
+        size,
+        compression,
+        info: modinfo::parse_elf(&raw)?,
+    })
+}
+
+/// Firmware of a root, searched as the kernel searches.
+pub struct RootFirmware {
+    pub root: Root,
+    pub kver: String,
+}
+
+impl FirmwareSource for RootFirmware {
+    fn find(&self, name: &str) -> anyhow::Result<Vec<(String, PathBuf)>> {
+        crate::firmware::find(&self.root, &self.kver, name)
+    }
+}

@@ -1,0 +1,141 @@
+//! Facts: everything a plan is made from, read once from a root and the
+//! command line. All the file I/O of planning happens here (and in the two
+//! on-demand lookups, `.modinfo` and firmware, that the plan calls through
+//! [`ModinfoSource`] and [`FirmwareSource`]); the plan itself is a pure
+//! function of these values.
+//!
+//! Each file carries its [`Source`]: the root's, one named on the command
+//! line, rdma-initrd's own (units/), or generated. The fallback to
+//! rdma-initrd's own files is decided here, once: where the root has no RDMA
+//! rules at all, its rules, units and confs come from units/.
+
+mod host;
+pub mod lookups;
+pub mod modprobe;
+pub mod programs;
+pub mod rules;
+mod units;
+
+pub use host::Host;
+pub use lookups::{
+    FirmwareSource, ModinfoSource, ModuleFile, NoModinfo, ReadModinfo, RootFirmware,
+    MAX_MODULE_BYTES,
+};
+pub use modprobe::ModprobeFile;
+pub use programs::{Program, ProgramRef, Programs};
+pub use rules::Rules;
+pub use units::{ConfFile, UnitFile, Units};
+
+use crate::error::Warning;
+use crate::kmod::ModDb;
+use crate::plan::{Mode, Profile};
+use crate::root::Root;
+use anyhow::Result;
+use std::path::PathBuf;
+
+/// What a run reads: resolved from the command line (see `cli`).
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub root: Root,
+    pub kver: String,
+    pub moddir: PathBuf,
+    pub sysfs: PathBuf,
+    pub selection: crate::plan::Selection,
+    /// modprobe.d-style files read after the root's (`--config`).
+    pub extra_config: Vec<PathBuf>,
+    /// udev rules directories read before the root's (`--rules-dir`).
+    pub extra_rules: Vec<PathBuf>,
+}
+
+/// Everything read for a plan.
+pub struct Facts {
+    pub root: Root,
+    pub kver: String,
+    pub moddir: PathBuf,
+    /// The module database (depmod's files and the configuration below).
+    pub db: ModDb,
+    /// modprobe.d-style files in libkmod's order, with the names each names.
+    pub modprobe: Vec<ModprobeFile>,
+    pub rules: Rules,
+    /// Units the RDMA rules can want (and what they want), and the module
+    /// lists they load.
+    pub units: Units,
+    /// Programs that rules, units and install commands run.
+    pub programs: Programs,
+    /// This machine's devices and root (host-only).
+    pub host: Option<Host>,
+    /// `--profile` files, as given.
+    pub profiles: Vec<(String, Profile)>,
+    pub modinfo: Box<dyn ModinfoSource>,
+    pub firmware: Box<dyn FirmwareSource>,
+    /// Problems met while reading (skipped lines, unreadable files).
+    pub warnings: Vec<Warning>,
+}
+
+impl Facts {
+    /// Read what `inputs` name. `modinfo: false` opens no module file (what
+    /// `modules` needs): no firmware, sizes or compressions in the plan.
+    pub fn read(inputs: &Inputs, modinfo: bool) -> Result<Facts> {
+        let mut warnings = Vec::new();
+        let root = &inputs.root;
+        // Configuration warnings travel with the database, like the ones its
+        // lookups add.
+        let mut config_warnings = Vec::new();
+        let (config, modprobe) = modprobe::read(
+            root,
+            &inputs.moddir,
+            &inputs.extra_config,
+            Some(&crate::units::MODPROBE),
+            &mut config_warnings,
+        )?;
+        let db = ModDb::open(&inputs.moddir, &inputs.kver, config)?;
+        db.warnings
+            .lock()
+            .expect("warnings lock")
+            .extend(config_warnings);
+        let rules = rules::read(root, &inputs.extra_rules, &db, &mut warnings)?;
+        let sel = &inputs.selection;
+        let units = units::read(root, &rules, &sel.protocols, &mut warnings)?;
+        let programs = programs::read(root, &rules, &units, &db)?;
+        let host = match sel.mode {
+            Mode::Hostonly => Some(host::read(inputs, &db, &rules)?),
+            _ => None,
+        };
+        let profiles = sel
+            .profiles
+            .iter()
+            .map(|p| Ok((p.display().to_string(), host::read_profile(p)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let modinfo: Box<dyn ModinfoSource> = if modinfo {
+            Box::new(ReadModinfo)
+        } else {
+            Box::new(NoModinfo)
+        };
+        Ok(Facts {
+            root: root.clone(),
+            kver: inputs.kver.clone(),
+            moddir: inputs.moddir.clone(),
+            db,
+            modprobe,
+            rules,
+            units,
+            programs,
+            host,
+            profiles,
+            modinfo,
+            firmware: Box::new(RootFirmware {
+                root: root.clone(),
+                kver: inputs.kver.clone(),
+            }),
+            warnings,
+        })
+    }
+
+    /// Facts for `detect`: this machine's devices (whatever the mode) and the
+    /// profiles given.
+    pub fn read_for_detect(inputs: &Inputs) -> Result<Facts> {
+        let mut i = inputs.clone();
+        i.selection.mode = Mode::Hostonly;
+        Facts::read(&i, false)
+    }
+}

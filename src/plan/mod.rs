@@ -1,0 +1,352 @@
+//! From facts and a selection to a plan: the modules (in load order),
+//! firmware and files an initramfs needs, each with why. `plan` is a pure
+//! function of its arguments, a short pipeline of named stages:
+//!
+//! 1. [`demand`]: the hardware (this machine's, profiles', or any), evaluated
+//!    against the RDMA rules: module requests, units wanted, protocols, and
+//!    the roots over RDMA to mount;
+//! 2. [`unit_graph`]: the units wanted, what they want, their programs and
+//!    the module lists they load;
+//! 3. [`without_systemd`]: for `--init udev`, the rules file that loads what
+//!    the units would, and `--protocol` lists loaded at boot;
+//! 4. [`closure`]: every request resolved as libkmod does, its probe list,
+//!    `.modinfo` followed to a fixpoint, blacklists applied; firmware;
+//! 5. [`files`]: rules, modprobe.d files, programs and boot hooks.
+
+mod closure;
+mod demand;
+mod files;
+mod reason;
+mod unit_graph;
+mod warning;
+mod without_systemd;
+
+pub use demand::{evaluate_devices, Evaluated};
+pub use reason::Reason;
+pub use warning::Warning;
+
+use crate::facts::Facts;
+use crate::kmod::compress;
+use crate::netroot::{Generator, NetRoot, NetRootFact};
+use crate::source::Source;
+use crate::udev::device::Device;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Where RDMA hardware providers live in a module tree.
+pub const RDMA_HW_DIR: &str = "kernel/drivers/infiniband/hw/";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Hostonly,
+    Generic,
+    /// Only what --profile/--driver/--protocol name.
+    Selected,
+}
+
+/// What runs in the initramfs: it decides how the units the rules want are
+/// honoured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// systemd (dracut, mkinitcpio's `systemd` hook): the units and their
+    /// confs are installed and systemd starts them.
+    #[default]
+    Systemd,
+    /// udev without systemd (initramfs-tools, mkinitcpio's `udev` hook): a
+    /// generated rules file loads what the wanted units would.
+    Udev,
+}
+
+/// What to plan for.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub mode: Mode,
+    pub profiles: Vec<PathBuf>,
+    pub drivers: Vec<String>,
+    pub protocols: Vec<String>,
+    /// Roots over RDMA the image must mount (`--netroot`); None: decided by
+    /// the mode (host-only: this machine's root; generic: every one the
+    /// generator can mount; profiles: theirs).
+    pub netroot: Option<Vec<NetRoot>>,
+    pub init: Init,
+    /// The generator the plan is for (`--generator`, passed by the hooks).
+    pub generator: Generator,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanModule {
+    pub name: String,
+    /// Host path of the module file; None for builtin modules.
+    pub path: Option<String>,
+    /// Path relative to the module directory.
+    pub relpath: Option<String>,
+    pub size: Option<u64>,
+    pub builtin: bool,
+    pub compression: Option<compress::Compression>,
+    /// False for weak dependencies: shipped, not loaded.
+    pub load: bool,
+    pub firmware: Vec<String>,
+    pub reasons: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanFirmware {
+    pub name: String,
+    pub modules: Vec<String>,
+    /// Each file found (none: missing).
+    pub files: Vec<FwFile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FwFile {
+    /// Path in the root (and the image).
+    pub path: String,
+    /// Host path.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    Rule,
+    Unit,
+    Conf,
+    Modprobe,
+    Program,
+    /// A boot hook of the generator (dracut: DEST is HOOK/PRIO-NAME under
+    /// its hook directory).
+    Hook,
+}
+
+impl FileKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::Rule => "rule",
+            FileKind::Unit => "unit",
+            FileKind::Conf => "conf",
+            FileKind::Modprobe => "modprobe",
+            FileKind::Program => "program",
+            FileKind::Hook => "hook",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanFile {
+    pub kind: FileKind,
+    pub source: Source,
+    /// Path inside the image.
+    pub dest: String,
+    pub reason: String,
+    /// The contents of a file rdma-initrd writes itself (source
+    /// `generated:NAME`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl PlanFile {
+    pub fn new(
+        kind: FileKind,
+        source: Source,
+        dest: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        let text = match &source {
+            Source::Generated { text, .. } => Some(text.clone()),
+            _ => None,
+        };
+        PlanFile {
+            kind,
+            source,
+            dest: dest.into(),
+            reason: reason.into(),
+            text,
+        }
+    }
+}
+
+/// A module to load at boot whatever the hardware, without systemd
+/// (`--protocol` with `--init udev`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Preload {
+    pub module: String,
+    pub conf: String,
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Excluded {
+    pub name: String,
+    pub file: String,
+    pub line: usize,
+    pub reason: String,
+    pub requested_by: Vec<Reason>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotFound {
+    pub request: String,
+    pub requested_by: Reason,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceReport {
+    pub device: Device,
+    pub loads: Vec<RuleHit>,
+    pub protocols: Vec<String>,
+    pub wants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleHit {
+    pub module: String,
+    pub request: String,
+    pub via: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub schema: u32,
+    pub root: String,
+    pub kver: String,
+    pub moddir: String,
+    pub mode: Mode,
+    pub init: Init,
+    pub generator: Generator,
+    pub profiles: Vec<String>,
+    /// "root": the root's RDMA rules decide; "embedded": it has none, and
+    /// rdma-initrd's own (units/) are used.
+    pub rules_source: String,
+    /// Units to start in the initrd whatever the hardware (`--protocol`),
+    /// wanted by initrd.target.
+    pub wants: Vec<String>,
+    /// Without systemd, what those units would load (in order).
+    pub preload: Vec<Preload>,
+    pub devices: Vec<DeviceReport>,
+    pub protocols: Vec<String>,
+    /// Roots over RDMA the image can mount, each with why.
+    pub netroot: Vec<NetRootFact>,
+    pub modules: Vec<PlanModule>,
+    pub firmware: Vec<PlanFirmware>,
+    pub files: Vec<PlanFile>,
+    pub excluded: Vec<Excluded>,
+    pub not_found: Vec<NotFound>,
+    pub warnings: Vec<Warning>,
+    /// Rule lines with keys this tool does not evaluate (shown with -v).
+    pub not_understood: Vec<String>,
+}
+
+impl Plan {
+    /// Where the loader template (`rdma-load-modules@.service`) is in the
+    /// image: what `initrd.target.wants` links for `--protocol` point to.
+    pub fn loader_template(&self) -> Option<&str> {
+        self.files
+            .iter()
+            .find(|f| {
+                f.kind == FileKind::Unit
+                    && f.dest.rsplit('/').next() == Some(crate::systemd::LOADER_TEMPLATE)
+            })
+            .map(|f| f.dest.as_str())
+    }
+}
+
+/// A profile: what `detect --json` printed on another machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Profile {
+    pub schema: u32,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub kver: Option<String>,
+    pub devices: Vec<Device>,
+    /// The node's root, when it is mounted over RDMA.
+    #[serde(default)]
+    pub netroot: Option<NetRootFact>,
+}
+
+/// A name to resolve to modules, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Request {
+    pub name: String,
+    pub reason: Reason,
+}
+
+/// The plan for `sel` from `facts`.
+pub fn plan(facts: &Facts, sel: &Selection) -> Result<Plan> {
+    let mut warnings: Vec<Warning> = facts.warnings.iter().cloned().map(Warning::Input).collect();
+    let demand = demand::demand(facts, sel)?;
+    warnings.extend(demand.warnings.iter().cloned());
+    let units = unit_graph::walk(facts, sel, &demand.wants)?;
+    warnings.extend(units.warnings.iter().cloned());
+    let boot = without_systemd::plan(sel, &demand.wants, &units);
+    warnings.extend(boot.warnings.iter().cloned());
+    let requests: Vec<Request> = demand
+        .requests
+        .iter()
+        .chain(units.requests.iter())
+        .cloned()
+        .collect();
+    let modules = closure::resolve(facts, &requests)?;
+    warnings.extend(modules.warnings.iter().cloned());
+    let firmware = closure::firmware(facts, &modules.modules)?;
+    warnings.extend(firmware.1.iter().cloned());
+    let mut files = files::plan_files(facts, sel, &demand, &units, &modules)?;
+    warnings.append(&mut files.warnings);
+    if let Some(f) = boot.rules_file {
+        files.files.push(f);
+    }
+    files
+        .files
+        .sort_by(|a, b| (a.kind, &a.dest).cmp(&(b.kind, &b.dest)));
+    files.files.dedup_by(|a, b| a.dest == b.dest);
+    warnings.extend(
+        facts
+            .db
+            .warnings
+            .lock()
+            .expect("warnings lock")
+            .iter()
+            .cloned()
+            .map(Warning::Input),
+    );
+    if facts.rules.own {
+        warnings.push(Warning::OwnRules);
+    }
+    let not_understood = crate::udev::eval::not_understood(&facts.rules.rdma)
+        .into_iter()
+        .map(|(o, k)| format!("{o}: key {k} is not evaluated (the line is kept in the image)"))
+        .collect();
+    Ok(Plan {
+        schema: 1,
+        root: facts.root.base().display().to_string(),
+        kver: facts.kver.clone(),
+        moddir: facts.moddir.display().to_string(),
+        mode: sel.mode,
+        init: sel.init,
+        generator: sel.generator,
+        profiles: facts.profiles.iter().map(|(p, _)| p.clone()).collect(),
+        rules_source: if facts.rules.own { "embedded" } else { "root" }.into(),
+        wants: match sel.init {
+            Init::Systemd => sel
+                .protocols
+                .iter()
+                .map(|p| crate::systemd::loader_unit(p))
+                .collect(),
+            Init::Udev => Vec::new(),
+        },
+        preload: boot.preload,
+        devices: demand.reports,
+        protocols: demand.protocols.into_iter().collect(),
+        netroot: demand.netroots,
+        modules: modules.modules,
+        firmware: firmware.0,
+        files: files.files,
+        excluded: modules.excluded,
+        not_found: modules.not_found,
+        warnings,
+        not_understood,
+    })
+}
