@@ -89,6 +89,17 @@ impl Generator {
         }
     }
 
+    /// The list its boot code loads modules from whatever the hardware
+    /// (`--protocol` without systemd): initramfs-tools' init reads
+    /// conf/modules (`force_load`); mkinitcpio's runtime hook rdma-initrd
+    /// (mkinitcpio/hooks/rdma-initrd) reads its own list.
+    pub fn preload_list(self) -> &'static str {
+        match self {
+            Generator::Mkinitcpio => "etc/rdma-initrd/preload",
+            _ => "conf/modules",
+        }
+    }
+
     /// Why this generator's boot scripts cannot mount `root` over RDMA, or
     /// None when they can (or when the generator is not known).
     pub fn cannot_mount(self, root: NetRoot) -> Option<&'static str> {

@@ -199,6 +199,13 @@ pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()
             p.protocols.join(" ")
         }
     )?;
+    if !p.wants.is_empty() {
+        writeln!(out, "wanted by initrd.target: {}", p.wants.join(" "))?;
+    }
+    if !p.preload.is_empty() {
+        let names: Vec<&str> = p.preload.iter().map(|l| l.module.as_str()).collect();
+        writeln!(out, "loaded at boot: {}", names.join(" "))?;
+    }
     if !p.netroot.is_empty() {
         writeln!(out, "roots over RDMA:")?;
         for f in &p.netroot {
@@ -260,7 +267,11 @@ pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()
         }
     }
     if !p.warnings.is_empty() {
-        writeln!(out, "\nwarnings: {} (-v lists them)", p.warnings.len())?;
+        writeln!(
+            out,
+            "\nwarnings: {} (listed on stderr with -v)",
+            p.warnings.len()
+        )?;
     }
     Ok(())
 }

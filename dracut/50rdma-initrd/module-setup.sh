@@ -1,35 +1,43 @@
 #!/bin/bash
 # rdma-initrd dracut module: RDMA hardware and ULP modules, firmware, udev
-# rules, units and confs, so that early boot takes rdma-core's hot-plug path.
-# Every decision is made by rdma-initrd; this file only translates its plan
-# into dracut calls.
+# rules, units and confs, so that early boot takes rdma-core's hot-plug path,
+# and the boot hooks a root over RDMA needs. Every decision is made by
+# rdma-initrd (one `plan --lines` per dracut run); this file only translates
+# its lines into dracut calls.
 #
 # dracut.conf may set rdma_initrd_args (an array or a string), e.g.
 #   rdma_initrd_args=(--profile /etc/rdma-initrd/node-a.json --protocol roce)
 
-# The tool, with the root, kernel and selection of this dracut run: host-only
-# when dracut is, else generic, unless rdma_initrd_args names a selection
-# (--profile, --driver, --protocol, --generic, --hostonly) of its own.
+# rdma-initrd with this dracut run's root, kernel and module directory, and
+# the administrator's rdma_initrd_args.
 _rdma_initrd() {
-    local -a sel=(--generic) extra=()
-    [[ $hostonly ]] && sel=(--hostonly)
+    local -a extra=()
     if declare -p rdma_initrd_args 2>/dev/null | grep -q '^declare -a'; then
         extra=("${rdma_initrd_args[@]}")
     elif [[ -n ${rdma_initrd_args-} ]]; then
         read -r -a extra <<<"$rdma_initrd_args"
     fi
-    local a
-    for a in "${extra[@]}"; do
-        case $a in
-            --profile | --driver | --protocol | --generic | --hostonly) sel=() ;;
-        esac
-    done
-    # Without systemd in the image (dracut's own init), udev alone runs: the
-    # plan then replaces the units with a generated rules file.
-    local -a init=()
-    dracut_module_included systemd || init=(--init udev)
     rdma-initrd --quiet --generator dracut --root "${dracutsysrootdir:-/}" --kver "$kernel" \
-        ${srcmods:+--moddir "$srcmods"} "${init[@]}" "${sel[@]}" "${extra[@]}" "$@"
+        ${srcmods:+--moddir "$srcmods"} "${extra[@]}" "$@"
+}
+
+# The plan's lines, made once per dracut run ($DRACUT_TMPDIR is dracut's
+# own), with the facts of this run: host-only or not, and whether systemd
+# is in the image.
+_rdma_initrd_lines() {
+    local dir=${DRACUT_TMPDIR:-/tmp}/rdma-initrd
+    if [[ ! -e $dir/lines ]]; then
+        local -a init=(--init systemd) def=(--default-selection generic)
+        [[ $hostonly ]] && def=(--default-selection hostonly)
+        dracut_module_included systemd || init=(--init udev)
+        mkdir -p "$dir/files" || return 1
+        _rdma_initrd "${init[@]}" "${def[@]}" plan --lines --extract "$dir/files" >"$dir/lines.tmp" || {
+            derror "rdma-initrd: planning failed"
+            return 1
+        }
+        mv "$dir/lines.tmp" "$dir/lines"
+    fi
+    cat "$dir/lines"
 }
 
 # 0: host-only and RDMA hardware is present; 255: only when asked for.
@@ -53,47 +61,43 @@ depends() {
     return 0
 }
 
-# A boot hook of the plan: DEST is HOOK/PRIO-NAME (what inst_hook makes).
-_rdma_initrd_hook() {
-    local src=$1 dest=$2 file=${2##*/}
-    inst_hook "${dest%/*}" "${file%%-*}" "$src"
-}
-
 installkernel() {
-    local out
-    local -a mods
-    out=$(_rdma_initrd modules) || {
-        derror "rdma-initrd: planning the modules failed"
-        return 1
-    }
-    mapfile -t mods <<<"$out"
-    [[ -n $out ]] || return 0
+    local lines kind name
+    local -a mods=()
+    lines=$(_rdma_initrd_lines) || return 1
+    while read -r kind name _; do
+        [[ $kind == module ]] && mods+=("$name")
+    done <<<"$lines"
+    ((${#mods[@]})) || return 0
     hostonly='' instmods "${mods[@]}"
 }
 
 install() {
-    local tmp plan kind origin src dest ret=0
-    tmp=$(mktemp -d "${DRACUT_TMPDIR:-/tmp}/rdma-initrd.XXXXXX") || return 1
-    plan=$(_rdma_initrd files --kind --extract "$tmp") || {
-        derror "rdma-initrd: planning the files failed"
-        rm -rf -- "$tmp"
-        return 1
-    }
-    while read -r kind origin src dest; do
-        [[ -n $kind ]] || continue
-        case $kind:$origin in
-            want:*) $SYSTEMCTL -q --root "$initdir" add-wants "$src" "$dest" ;;
-            hook:*) _rdma_initrd_hook "$src" "$dest" ;;
-            rule:root) inst_rules "${dest##*/}" ;;
-            rule:host) inst_rules "$src" ;;
-            program:root) inst_multiple "$dest" ;;
-            *:root) inst_simple "$dest" ;;
-            *:host) inst_simple "$src" "$dest" ;;
+    local lines kind a b c d ret=0
+    lines=$(_rdma_initrd_lines) || return 1
+    while read -r kind a b c d; do
+        case $kind in
+            file) _rdma_initrd_file "$a" "$b" "$c" "$d" ;;
+            hook) inst_hook "$b" "$c" "$a" ;;
+            want) $SYSTEMCTL -q --root "$initdir" add-wants "$a" "$b" ;;
+            *) continue ;;
         esac || {
-            derror "rdma-initrd: could not install $kind $src as $dest"
+            derror "rdma-initrd: could not install: $kind $a $b $c $d"
             ret=1
         }
-    done <<<"$plan"
-    rm -rf -- "$tmp"
+    done <<<"$lines"
     return $ret
+}
+
+# file KIND ORIGIN HOST DEST: a file of the root is installed by its path
+# there (dracut reads it under $dracutsysrootdir); any other from HOST.
+_rdma_initrd_file() {
+    local kind=$1 origin=$2 host=$3 dest=$4
+    case $kind:$origin in
+        rule:root) inst_rules "${dest##*/}" ;;
+        rule:host) inst_rules "$host" ;;
+        program:root) inst_multiple "$dest" ;;
+        *:root) inst_simple "$dest" ;;
+        *) inst_simple "$host" "$dest" ;;
+    esac
 }

@@ -10,7 +10,9 @@
 //!                                  --root) or host; HOST a host path to copy
 //! hook HOST HOOKDIR PRIO           a dracut boot hook (inst_hook HOOKDIR PRIO HOST)
 //! want TARGET UNIT LINK            systemd: TARGET.wants/UNIT, a link to LINK
-//! load CONF MODULE                 without systemd: load MODULE at boot
+//! load MODULE CONF LIST            without systemd: load MODULE at boot (listed
+//!                                  in CONF), from LIST (initramfs-tools:
+//!                                  force_load's conf/modules)
 //! ```
 //!
 //! Fields are separated by one space; none holds white space (paths with
@@ -53,7 +55,7 @@ pub fn write(out: &mut impl Write, plan: &Plan, extract: &Path) -> Result<()> {
         }
     }
     for l in &plan.preload {
-        lines.push(format!("load {} {}", l.conf, l.module));
+        lines.push(format!("load {} {} {}", l.module, l.conf, l.list));
     }
     for l in &lines {
         if l.split(' ').any(str::is_empty) || l.contains(['\t', '\n']) {

@@ -7,9 +7,6 @@ pub mod lines;
 pub mod tree;
 pub mod verify;
 
-/// The list initramfs-tools' init loads at boot (`force_load`).
-pub const PRELOAD_LIST: &str = "conf/modules";
-
 /// Where dracut keeps its hooks in an image (059: /lib, usually a link to
 /// /usr/lib; dracut-ng: /var/lib).
 pub const DRACUT_HOOK_DIRS: &[&str] = &[

@@ -4,7 +4,7 @@
 //! boot hooks; laid over an existing image's tree when given. Written out as
 //! a directory here, as an image by `image`.
 
-use super::{DRACUT_HOOK_DIRS, PRELOAD_LIST};
+use super::DRACUT_HOOK_DIRS;
 use crate::cpio::{Entry, Node, Tree};
 use crate::facts::Facts;
 use crate::kmod::{name, ModDb};
@@ -120,25 +120,27 @@ fn add_wants(tree: &mut Tree, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// `--protocol` without systemd: initramfs-tools' init loads /conf/modules.
+/// `--protocol` without systemd: the lists the generator's boot code loads
+/// (initramfs-tools' /conf/modules), each name once.
 fn add_preload(tree: &mut Tree, plan: &Plan) -> Result<()> {
-    if plan.preload.is_empty() {
-        return Ok(());
-    }
-    let mut text = tree
-        .file(PRELOAD_LIST)
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default();
-    for l in &plan.preload {
-        if !preload_listed(&text).contains(&name::normalize_modname(&l.module)) {
-            if !text.is_empty() && !text.ends_with('\n') {
+    let lists: BTreeSet<&str> = plan.preload.iter().map(|l| l.list.as_str()).collect();
+    for list in lists {
+        let mut text = tree
+            .file(list)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        for l in plan.preload.iter().filter(|l| l.list == list) {
+            if !preload_listed(&text).contains(&name::normalize_modname(&l.module)) {
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                text.push_str(&l.module);
                 text.push('\n');
             }
-            text.push_str(&l.module);
-            text.push('\n');
         }
+        insert(tree, list, file_entry(text.into_bytes(), 0o644))?;
     }
-    insert(tree, PRELOAD_LIST, file_entry(text.into_bytes(), 0o644))
+    Ok(())
 }
 
 fn insert(tree: &mut Tree, path: &str, e: Entry) -> Result<()> {

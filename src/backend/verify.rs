@@ -7,7 +7,7 @@
 //! lookup code as planning.
 
 use super::tree::{preload_listed, stage_moddir};
-use super::{DRACUT_HOOK_DIRS, PRELOAD_LIST};
+use super::DRACUT_HOOK_DIRS;
 use crate::cpio::{Node, Tree};
 use crate::facts::programs::{PATH_DIRS, UDEV_DIRS};
 use crate::kmod::{compress, config::Config, name, ModDb, ModKind};
@@ -165,15 +165,12 @@ fn file_gap(f: &PlanFile, tree: &Tree) -> Result<Option<String>> {
 
 /// `--protocol` without systemd: the modules listed for boot-time loading.
 fn preload(plan: &Plan, tree: &Tree, gaps: &mut Vec<String>) {
-    if plan.preload.is_empty() {
-        return;
-    }
-    let listed = preload_listed(&String::from_utf8_lossy(
-        tree.file(PRELOAD_LIST).unwrap_or_default(),
-    ));
     for l in &plan.preload {
-        if !listed.contains(&name::normalize_modname(&l.module)) {
-            gaps.push(format!("boot-time load of {} ({PRELOAD_LIST})", l.module));
+        let text = tree.file(&l.list).unwrap_or_default();
+        if !preload_listed(&String::from_utf8_lossy(text))
+            .contains(&name::normalize_modname(&l.module))
+        {
+            gaps.push(format!("boot-time load of {} ({})", l.module, l.list));
         }
     }
 }

@@ -155,7 +155,7 @@ pub enum Command {
     },
     /// Modules in load order, firmware, and files to install, each with why
     #[command(
-        after_help = "Example:\n  rdma-initrd plan --generic --explain\n\n--lines prints what the generator hooks translate, one item per line:\n  module NAME\n  file KIND ORIGIN HOST DEST   (KIND rule|unit|conf|modprobe|program|firmware; ORIGIN root|host)\n  hook HOST HOOKDIR PRIO       (dracut: inst_hook HOOKDIR PRIO HOST)\n  want TARGET UNIT LINK        (systemd: TARGET.wants/UNIT -> LINK)\n  load CONF MODULE             (without systemd: load MODULE at boot)"
+        after_help = "Example:\n  rdma-initrd plan --generic --explain\n\n--lines prints what the generator hooks translate, one item per line:\n  module NAME\n  file KIND ORIGIN HOST DEST   (KIND rule|unit|conf|modprobe|program|firmware; ORIGIN root|host)\n  hook HOST HOOKDIR PRIO       (dracut: inst_hook HOOKDIR PRIO HOST)\n  want TARGET UNIT LINK        (systemd: TARGET.wants/UNIT -> LINK)\n  load MODULE CONF LIST        (without systemd: load MODULE at boot, from LIST in the image)"
     )]
     Plan {
         #[arg(long, conflicts_with = "lines")]

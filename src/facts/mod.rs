@@ -9,6 +9,8 @@
 //! rdma-initrd's own files is decided here, once: where the root has no RDMA
 //! rules at all, its rules, units and confs come from units/.
 
+#[cfg(test)]
+pub mod fake;
 mod host;
 pub mod lookups;
 pub mod modprobe;

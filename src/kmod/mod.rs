@@ -145,6 +145,40 @@ impl ModDb {
         })
     }
 
+    /// A database from depmod-format texts held in memory (no module files):
+    /// what tests of planning stages build their facts on.
+    pub fn from_texts(
+        kver: &str,
+        dep: &str,
+        alias: &str,
+        builtin: &str,
+        config: Config,
+    ) -> Result<Self> {
+        let mut w = Vec::new();
+        let db = ModDb {
+            dir: PathBuf::from("/nonexistent"),
+            kver: kver.to_string(),
+            dep: dep::ModulesDep::parse(dep, "modules.dep")?,
+            builtin: builtin::parse_builtin(builtin),
+            aliases: OnceLock::new(),
+            symbols: OnceLock::new(),
+            builtin_aliases: OnceLock::new(),
+            config,
+            warnings: Mutex::new(Vec::new()),
+        };
+        let _ = db.aliases.set(AliasSource::Text(alias::AliasFile::parse(
+            alias,
+            "modules.alias",
+            &mut w,
+        )));
+        let _ = db
+            .symbols
+            .set(AliasSource::Text(alias::AliasFile::default()));
+        let _ = db.builtin_aliases.set(alias::AliasFile::default());
+        db.warnings.lock().expect("warnings lock").extend(w);
+        Ok(db)
+    }
+
     fn alias_source(&self, name: &str) -> AliasSource {
         let bin = self.dir.join(format!("{name}.bin"));
         if let Ok(b) = crate::root::read_capped(&bin, crate::root::MAX_INDEX_FILE) {

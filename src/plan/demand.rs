@@ -8,7 +8,7 @@ use super::{DeviceReport, Mode, Reason, Request, RuleHit, Selection, Warning, RD
 use crate::facts::{rules::is_rdma_module, Facts};
 use crate::kmod::config::Origin;
 use crate::kmod::name;
-use crate::netroot::{NetRoot, NetRootFact};
+use crate::netroot::{Generator, NetRoot, NetRootFact};
 use crate::udev::device::{Device, Parent};
 use crate::udev::eval::{self, EffectKind};
 use anyhow::Result;
@@ -135,14 +135,15 @@ fn choose_netroots(facts: &Facts, sel: &Selection) -> Result<Vec<NetRootFact>> {
                 add(f.root, format!("this machine: {}", f.evidence));
             }
             if sel.mode == Mode::Generic {
+                let why = match gen {
+                    Generator::None => "a generic image carries every root's transport".to_string(),
+                    g => format!(
+                        "a generic image mounts any root over RDMA that {} can",
+                        g.name()
+                    ),
+                };
                 for r in gen.generic_netroots() {
-                    add(
-                        r,
-                        format!(
-                            "a generic image mounts any root over RDMA that {} can",
-                            gen.name()
-                        ),
-                    );
+                    add(r, why.clone());
                 }
             }
             for (file, p) in &facts.profiles {

@@ -175,6 +175,8 @@ pub struct Preload {
     pub module: String,
     pub conf: String,
     pub line: usize,
+    /// The list in the image that the generator's boot code loads.
+    pub list: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -350,3 +352,6 @@ pub fn plan(facts: &Facts, sel: &Selection) -> Result<Plan> {
         not_understood,
     })
 }
+
+#[cfg(test)]
+mod tests;

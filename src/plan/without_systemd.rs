@@ -47,6 +47,7 @@ pub fn plan(sel: &Selection, wants: &[(String, Origin)], g: &UnitGraph) -> Boot 
                     module: n.clone(),
                     conf: c.clone(),
                     line: *line,
+                    list: sel.generator.preload_list().to_string(),
                 });
             }
         }

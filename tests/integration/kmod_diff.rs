@@ -134,15 +134,8 @@ fn diff_tree(kroot: &Path) {
                 Step::Insmod(p) => rdma_initrd::kmod::name::modname_from_path(p),
                 Step::Builtin(b) => b.clone(),
             };
-            let it = closure.iter().find(|i| i.name == name).unwrap();
             assert!(
-                matches!(
-                    it.via,
-                    rdma_initrd::kmod::Via::SoftPre(..) | rdma_initrd::kmod::Via::SoftPost(..)
-                ) || closure.iter().any(|c| matches!(
-                    &c.via,
-                    rdma_initrd::kmod::Via::SoftPre(..) | rdma_initrd::kmod::Via::SoftPost(..)
-                )),
+                via_softdep(&closure, &name),
                 "{n}: extra {name} is not explained by a softdep"
             );
         }
@@ -153,6 +146,53 @@ fn diff_tree(kroot: &Path) {
         names.len(),
         extras.len()
     );
+}
+
+/// Whether `name` is in a probe list because of a softdep line: named by one,
+/// or a dependency of a module that is (followed up the chain).
+fn via_softdep(closure: &[rdma_initrd::kmod::ProbeItem], name: &str) -> bool {
+    use rdma_initrd::kmod::Via;
+    let mut cur = name.to_string();
+    for _ in 0..closure.len() + 1 {
+        match closure.iter().find(|i| i.name == cur).map(|i| &i.via) {
+            Some(Via::SoftPre(..) | Via::SoftPost(..)) => return true,
+            Some(Via::Dependency(of)) => cur = of.clone(),
+            Some(Via::Requested) | None => return false,
+        }
+    }
+    false
+}
+
+#[test]
+fn via_softdep_follows_dependencies_up() {
+    use rdma_initrd::kmod::{ProbeItem, Via};
+    let o = rdma_initrd::kmod::config::Origin {
+        file: "f".into(),
+        line: 1,
+    };
+    let list = vec![
+        ProbeItem {
+            name: "d".into(),
+            via: Via::Dependency("s".into()),
+        },
+        ProbeItem {
+            name: "s".into(),
+            via: Via::SoftPre("m".into(), o),
+        },
+        ProbeItem {
+            name: "x".into(),
+            via: Via::Dependency("m".into()),
+        },
+        ProbeItem {
+            name: "m".into(),
+            via: Via::Requested,
+        },
+    ];
+    assert!(via_softdep(&list, "d"));
+    assert!(via_softdep(&list, "s"));
+    assert!(!via_softdep(&list, "x"));
+    assert!(!via_softdep(&list, "m"));
+    assert!(!via_softdep(&list, "absent"));
 }
 
 #[test]

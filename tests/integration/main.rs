@@ -5,6 +5,7 @@ mod bad_input;
 mod cli_output;
 mod common;
 mod corpus;
+mod hooks;
 mod hostonly;
 mod images;
 mod install_layout;
