@@ -35,6 +35,7 @@ install: $(BIN) $(GEN)/stamp
 	install -Dm755 $(BIN) $(DESTDIR)$(BINDIR)/rdma-initrd
 	install -Dm755 dracut/50rdma-initrd/module-setup.sh $(DESTDIR)$(DRACUTMODDIR)/50rdma-initrd/module-setup.sh
 	install -Dm644 mkinitcpio/install/rdma-initrd $(DESTDIR)$(INITCPIODIR)/install/rdma-initrd
+	install -Dm644 mkinitcpio/hooks/rdma-initrd $(DESTDIR)$(INITCPIODIR)/hooks/rdma-initrd
 	install -Dm755 initramfs-tools/hooks/rdma-initrd $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/rdma-initrd
 	install -Dm644 units/modprobe.d/rdma-initrd.conf $(DESTDIR)$(MODPROBEDIR)/rdma-initrd.conf
 	install -d $(DESTDIR)$(MANDIR)/man8
@@ -47,7 +48,7 @@ install: $(BIN) $(GEN)/stamp
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/rdma-initrd
 	rm -rf $(DESTDIR)$(DRACUTMODDIR)/50rdma-initrd
-	rm -f $(DESTDIR)$(INITCPIODIR)/install/rdma-initrd
+	rm -f $(DESTDIR)$(INITCPIODIR)/install/rdma-initrd $(DESTDIR)$(INITCPIODIR)/hooks/rdma-initrd
 	rm -f $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/rdma-initrd
 	rm -f $(DESTDIR)$(MODPROBEDIR)/rdma-initrd.conf
 	rm -f $(DESTDIR)$(MANDIR)/man8/rdma-initrd.8 $(DESTDIR)$(MANDIR)/man8/rdma-initrd-*.8

@@ -19,65 +19,74 @@ pub struct ModulesDep {
     by_name: HashMap<String, usize>,
 }
 
+/// One line of modules.dep (also a value of modules.dep.bin); None for a
+/// blank or comment line.
+pub fn parse_line(line: &str, file: &str, lineno: usize) -> Result<Option<DepEntry>, InputError> {
+    let line = line.trim_end();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let Some((path, rest)) = line.split_once(':') else {
+        return Err(InputError::at(
+            file,
+            lineno,
+            "expected 'path: dependencies'",
+        ));
+    };
+    if path.is_empty() || path.contains(char::is_whitespace) {
+        return Err(InputError::at(
+            file,
+            lineno,
+            format!("bad module path '{}'", shown(path)),
+        ));
+    }
+    if path.split('/').any(|c| c == "..") {
+        return Err(InputError::at(
+            file,
+            lineno,
+            format!("module path '{}' leaves the module directory", shown(path)),
+        ));
+    }
+    if !is_module_file(path) {
+        return Err(InputError::at(
+            file,
+            lineno,
+            format!(
+                "'{}' is not a module file (.ko, .ko.xz, .ko.zst, .ko.gz)",
+                shown(path)
+            ),
+        ));
+    }
+    let mut deps = Vec::new();
+    for d in rest.split_ascii_whitespace() {
+        if !is_module_file(d) || d.split('/').any(|c| c == "..") {
+            return Err(InputError::at(
+                file,
+                lineno,
+                format!("dependency '{}' is not a module file", shown(d)),
+            ));
+        }
+        deps.push(d.to_string());
+    }
+    Ok(Some(DepEntry {
+        path: path.to_string(),
+        deps,
+    }))
+}
+
 impl ModulesDep {
     pub fn parse(text: &str, file: &str) -> Result<Self, InputError> {
         let mut entries = Vec::with_capacity(text.len() / 80);
         let mut by_name = HashMap::with_capacity(text.len() / 80);
         for (i, line) in text.lines().enumerate() {
-            let lineno = i + 1;
-            let line = line.trim_end();
-            if line.is_empty() || line.starts_with('#') {
+            let Some(e) = parse_line(line, file, i + 1)? else {
                 continue;
-            }
-            let Some((path, rest)) = line.split_once(':') else {
-                return Err(InputError::at(
-                    file,
-                    lineno,
-                    "expected 'path: dependencies'",
-                ));
             };
-            if path.is_empty() || path.contains(char::is_whitespace) {
-                return Err(InputError::at(
-                    file,
-                    lineno,
-                    format!("bad module path '{}'", shown(path)),
-                ));
-            }
-            if path.split('/').any(|c| c == "..") {
-                return Err(InputError::at(
-                    file,
-                    lineno,
-                    format!("module path '{}' leaves the module directory", shown(path)),
-                ));
-            }
-            if !is_module_file(path) {
-                return Err(InputError::at(
-                    file,
-                    lineno,
-                    format!(
-                        "'{}' is not a module file (.ko, .ko.xz, .ko.zst, .ko.gz)",
-                        shown(path)
-                    ),
-                ));
-            }
-            let mut deps = Vec::new();
-            for d in rest.split_ascii_whitespace() {
-                if !is_module_file(d) || d.split('/').any(|c| c == "..") {
-                    return Err(InputError::at(
-                        file,
-                        lineno,
-                        format!("dependency '{}' is not a module file", shown(d)),
-                    ));
-                }
-                deps.push(d.to_string());
-            }
-            let name = modname_from_path(path);
             // depmod writes each module once; like libkmod's index, the first wins.
-            by_name.entry(name).or_insert(entries.len());
-            entries.push(DepEntry {
-                path: path.to_string(),
-                deps,
-            });
+            by_name
+                .entry(modname_from_path(&e.path))
+                .or_insert(entries.len());
+            entries.push(e);
         }
         Ok(ModulesDep { entries, by_name })
     }

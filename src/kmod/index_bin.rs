@@ -205,6 +205,35 @@ impl<'a> Index<'a> {
         Ok(())
     }
 
+    /// libkmod's `index_search`: the values of exactly `key` (no patterns),
+    /// in priority order.
+    pub fn search(&self, key: &str) -> Result<Vec<(u32, String)>, String> {
+        let key = key.as_bytes();
+        let mut out = Vec::new();
+        let mut budget = self.b.len().max(64);
+        let mut word = self.root;
+        let mut i = 0usize;
+        loop {
+            budget = budget.checked_sub(1).ok_or("index nodes loop")?;
+            let n = self.node(word)?;
+            if !key[i.min(key.len())..].starts_with(n.prefix) {
+                return Ok(out);
+            }
+            i += n.prefix.len();
+            if i == key.len() {
+                self.values(&n, &mut out)?;
+                return Ok(sorted(out));
+            }
+            match self.child(&n, key[i])? {
+                Some(c) => {
+                    word = c;
+                    i += 1;
+                }
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// libkmod's `index_searchwild`: the values of the key itself and of
     /// every stored pattern (with `*`, `?` or `[`) that fnmatches it, in
     /// priority order.

@@ -90,14 +90,26 @@ impl AliasSource {
     }
 }
 
+/// The module list: depmod's binary index searched in place, as libkmod
+/// does (each answer parsed once), or where there is none the text file,
+/// parsed whole.
+enum DepSource {
+    Bin {
+        bytes: Vec<u8>,
+        label: String,
+        cache: Mutex<std::collections::HashMap<String, Option<dep::DepEntry>>>,
+    },
+    Text(dep::ModulesDep),
+}
+
 pub struct ModDb {
     pub dir: PathBuf,
     pub kver: String,
-    dep: dep::ModulesDep,
+    dep: DepSource,
     builtin: HashSet<String>,
     aliases: OnceLock<AliasSource>,
     symbols: OnceLock<AliasSource>,
-    builtin_aliases: OnceLock<alias::AliasFile>,
+    builtin_aliases: OnceLock<AliasSource>,
     pub config: Config,
     pub warnings: Mutex<Vec<Warning>>,
 }
@@ -106,24 +118,14 @@ impl ModDb {
     /// Open the module directory `dir` (a host path) with the configuration
     /// (modprobe.d, modules.softdep/weakdep) the caller has read.
     pub fn open(dir: &Path, kver: &str, config: Config) -> Result<Self> {
-        let dep_path = dir.join("modules.dep");
-        let text = match crate::root::read_capped(&dep_path, crate::root::MAX_INDEX_FILE) {
-            Ok(b) => String::from_utf8(b).map_err(|e| {
-                InputError::new(
-                    &dep_path.display().to_string(),
-                    None,
-                    format!("not UTF-8 text: {e}"),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                anyhow::bail!(
-                    "{}: not found (no module tree for kernel {kver} here; run depmod, or pass --kver/--moddir)",
-                    dep_path.display()
-                )
-            }
-            Err(e) => anyhow::bail!("{}: {e}", dep_path.display()),
+        let dep = match read_bin(&dir.join("modules.dep.bin")) {
+            Some(bytes) => DepSource::Bin {
+                bytes,
+                label: dir.join("modules.dep.bin").display().to_string(),
+                cache: Mutex::new(std::collections::HashMap::new()),
+            },
+            None => DepSource::Text(read_dep_text(dir, kver)?),
         };
-        let dep = dep::ModulesDep::parse(&text, &dep_path.display().to_string())?;
         let builtin = match crate::root::read_capped(
             &dir.join("modules.builtin"),
             crate::root::MAX_INDEX_FILE,
@@ -158,7 +160,7 @@ impl ModDb {
         let db = ModDb {
             dir: PathBuf::from("/nonexistent"),
             kver: kver.to_string(),
-            dep: dep::ModulesDep::parse(dep, "modules.dep")?,
+            dep: DepSource::Text(dep::ModulesDep::parse(dep, "modules.dep")?),
             builtin: builtin::parse_builtin(builtin),
             aliases: OnceLock::new(),
             symbols: OnceLock::new(),
@@ -174,7 +176,9 @@ impl ModDb {
         let _ = db
             .symbols
             .set(AliasSource::Text(alias::AliasFile::default()));
-        let _ = db.builtin_aliases.set(alias::AliasFile::default());
+        let _ = db
+            .builtin_aliases
+            .set(AliasSource::Text(alias::AliasFile::default()));
         db.warnings.lock().expect("warnings lock").extend(w);
         Ok(db)
     }
@@ -217,44 +221,111 @@ impl ModDb {
             .get_or_init(|| self.alias_source("modules.symbols"))
     }
 
-    fn builtin_aliases(&self) -> &alias::AliasFile {
+    /// Aliases of builtin modules: `modules.builtin.alias.bin` (what
+    /// libkmod reads), else `modules.builtin.modinfo`.
+    fn builtin_aliases(&self) -> &AliasSource {
         self.builtin_aliases.get_or_init(|| {
+            if let Some(b) = read_bin(&self.dir.join("modules.builtin.alias.bin")) {
+                return AliasSource::Bin(b);
+            }
             let p = self.dir.join("modules.builtin.modinfo");
             let recs = crate::root::read_capped(&p, crate::root::MAX_INDEX_FILE)
                 .map(|b| builtin::parse_builtin_modinfo(&b))
                 .unwrap_or_default();
-            alias::AliasFile::from_pairs(
+            AliasSource::Text(alias::AliasFile::from_pairs(
                 recs.into_iter()
                     .filter(|(_, k, _)| k == "alias")
                     .map(|(m, _, v)| (v, m)),
-            )
+            ))
         })
+    }
+
+    /// The modules.dep entry of a module.
+    fn dep_entry(&self, name: &str) -> Option<dep::DepEntry> {
+        match &self.dep {
+            DepSource::Text(t) => t.get(name).cloned(),
+            DepSource::Bin {
+                bytes,
+                label,
+                cache,
+            } => {
+                let mut cache = cache.lock().expect("dep cache lock");
+                if let Some(e) = cache.get(name) {
+                    return e.clone();
+                }
+                let e = self.dep_from_bin(bytes, label, name);
+                cache.insert(name.to_string(), e.clone());
+                e
+            }
+        }
+    }
+
+    fn dep_from_bin(&self, bytes: &[u8], label: &str, name: &str) -> Option<dep::DepEntry> {
+        let found = index_bin::Index::open(bytes).and_then(|i| i.search(name));
+        let line = match found {
+            Ok(v) => v.into_iter().next()?.1,
+            Err(e) => {
+                self.warn(InputError::new(label, None, e));
+                return None;
+            }
+        };
+        match dep::parse_line(&line, label, 0) {
+            Ok(e) => e,
+            Err(e) => {
+                self.warn(e);
+                None
+            }
+        }
+    }
+
+    fn warn(&self, w: Warning) {
+        self.warnings.lock().expect("warnings lock").push(w);
     }
 
     /// Every module name in modules.dep, sorted.
     pub fn module_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.dep.names().map(str::to_string).collect();
+        let mut v: Vec<String> = match &self.dep {
+            DepSource::Text(t) => t.names().map(str::to_string).collect(),
+            DepSource::Bin { bytes, label, .. } => match index_bin::dump(bytes) {
+                Ok(pairs) => pairs.into_iter().map(|(k, _)| k).collect(),
+                Err(e) => {
+                    self.warn(InputError::new(label, None, e));
+                    Vec::new()
+                }
+            },
+        };
         v.sort();
         v
     }
 
-    /// Module names whose file path has `prefix` (e.g. `kernel/drivers/infiniband/hw/`).
+    /// Module names whose file path has `prefix` (e.g. `kernel/drivers/infiniband/hw/`):
+    /// with the binary index, the files under that directory that it lists
+    /// there.
     pub fn modules_under(&self, prefix: &str) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .dep
-            .entries
-            .iter()
-            .filter(|e| e.path.starts_with(prefix))
-            .map(|e| name::modname_from_path(&e.path))
-            .collect();
+        let mut v: Vec<String> = match &self.dep {
+            DepSource::Text(t) => t
+                .entries
+                .iter()
+                .filter(|e| e.path.starts_with(prefix))
+                .map(|e| name::modname_from_path(&e.path))
+                .collect(),
+            DepSource::Bin { .. } => walk_module_files(&self.dir.join(prefix))
+                .into_iter()
+                .map(|f| name::modname_from_path(&f))
+                .filter(|m| {
+                    self.dep_entry(m)
+                        .is_some_and(|e| e.path.starts_with(prefix))
+                })
+                .collect(),
+        };
         v.sort();
         v.dedup();
         v
     }
 
     pub fn kind(&self, module: &str) -> ModKind {
-        if let Some(e) = self.dep.get(module) {
-            ModKind::File(e.path.clone())
+        if let Some(e) = self.dep_entry(module) {
+            ModKind::File(e.path)
         } else if self.builtin.contains(module) {
             ModKind::Builtin
         } else {
@@ -285,7 +356,7 @@ impl ModDb {
         if !cfg.is_empty() {
             return Ok(cfg);
         }
-        if self.dep.get(&key).is_some() {
+        if self.dep_entry(&key).is_some() {
             return Ok(vec![(key, LookupVia::Name)]);
         }
         if key.starts_with("symbol:") {
@@ -316,7 +387,7 @@ impl ModDb {
     /// Dependencies of a module in load order (modules.dep lists them
     /// deepest-last; libkmod prepends, so they load reversed).
     pub fn dependencies(&self, module: &str) -> Vec<String> {
-        match self.dep.get(module) {
+        match self.dep_entry(module) {
             Some(e) => e
                 .deps
                 .iter()
@@ -419,6 +490,59 @@ impl ModDb {
         w.list.retain(|it| seen.insert(it.name.clone()));
         (w.list, w.also)
     }
+}
+
+/// A binary index file when it is there and is one (else None: the text
+/// file is read instead, as libkmod falls back).
+fn read_bin(path: &Path) -> Option<Vec<u8>> {
+    let b = crate::root::read_capped(path, crate::root::MAX_INDEX_FILE).ok()?;
+    index_bin::Index::open(&b).is_ok().then_some(b)
+}
+
+fn read_dep_text(dir: &Path, kver: &str) -> Result<dep::ModulesDep> {
+    let dep_path = dir.join("modules.dep");
+    let text = match crate::root::read_capped(&dep_path, crate::root::MAX_INDEX_FILE) {
+        Ok(b) => String::from_utf8(b).map_err(|e| {
+            InputError::new(
+                &dep_path.display().to_string(),
+                None,
+                format!("not UTF-8 text: {e}"),
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!(
+                "{}: not found (no module tree for kernel {kver} here; run depmod, or pass --kver/--moddir)",
+                dep_path.display()
+            )
+        }
+        Err(e) => anyhow::bail!("{}: {e}", dep_path.display()),
+    };
+    Ok(dep::ModulesDep::parse(
+        &text,
+        &dep_path.display().to_string(),
+    )?)
+}
+
+/// Module files under `dir` (paths relative to the module directory are
+/// not needed: names are what the index is searched by), bounded.
+fn walk_module_files(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(t) = e.file_type() else { continue };
+            let n = e.file_name().to_string_lossy().into_owned();
+            if t.is_dir() && todo.len() < 4096 {
+                todo.push(e.path());
+            } else if n.contains(".ko") {
+                out.push(n);
+            }
+        }
+    }
+    out
 }
 
 struct Walk<'a> {

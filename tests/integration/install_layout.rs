@@ -38,6 +38,7 @@ fn make_install_honours_destdir_and_the_directory_variables() {
         "/usr/bin/rdma-initrd",
         "/usr/lib/dracut/modules.d/50rdma-initrd/module-setup.sh",
         "/usr/lib/initcpio/install/rdma-initrd",
+        "/usr/lib/initcpio/hooks/rdma-initrd",
         "/usr/share/initramfs-tools/hooks/rdma-initrd",
         "/usr/lib/modprobe.d/rdma-initrd.conf",
         "/usr/share/man/man8/rdma-initrd.8",
