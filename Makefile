@@ -1,6 +1,7 @@
 # Install rdma-initrd where dracut, mkinitcpio and the system look.
 #   make && make install [DESTDIR=...] [PREFIX=/usr] [SYSCONFDIR=/etc]
 #        [DRACUTMODDIR=...] [INITCPIODIR=...] [INITRAMFSTOOLSDIR=...]
+#        [KERNELINSTALLDIR=...]
 #   make uninstall (same variables)
 PREFIX ?= /usr
 BINDIR ?= $(PREFIX)/bin
@@ -10,6 +11,7 @@ DRACUTMODDIR ?= $(LIBDIR)/dracut/modules.d
 INITCPIODIR ?= $(LIBDIR)/initcpio
 INITRAMFSTOOLSDIR ?= $(PREFIX)/share/initramfs-tools
 MODPROBEDIR ?= $(LIBDIR)/modprobe.d
+KERNELINSTALLDIR ?= $(LIBDIR)/kernel/install.d
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
@@ -38,6 +40,7 @@ install: $(BIN) $(GEN)/stamp
 	install -Dm644 mkinitcpio/hooks/rdma-initrd $(DESTDIR)$(INITCPIODIR)/hooks/rdma-initrd
 	install -Dm755 initramfs-tools/hooks/rdma-initrd $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/rdma-initrd
 	install -Dm644 units/modprobe.d/rdma-initrd.conf $(DESTDIR)$(MODPROBEDIR)/rdma-initrd.conf
+	install -Dm755 kernel-install/55-rdma-initrd.install $(DESTDIR)$(KERNELINSTALLDIR)/55-rdma-initrd.install
 	install -d $(DESTDIR)$(MANDIR)/man8
 	install -m644 $(GEN)/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -Dm644 $(GEN)/completions/rdma-initrd.bash $(DESTDIR)$(BASHCOMPDIR)/rdma-initrd
@@ -51,6 +54,7 @@ uninstall:
 	rm -f $(DESTDIR)$(INITCPIODIR)/install/rdma-initrd $(DESTDIR)$(INITCPIODIR)/hooks/rdma-initrd
 	rm -f $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/rdma-initrd
 	rm -f $(DESTDIR)$(MODPROBEDIR)/rdma-initrd.conf
+	rm -f $(DESTDIR)$(KERNELINSTALLDIR)/55-rdma-initrd.install
 	rm -f $(DESTDIR)$(MANDIR)/man8/rdma-initrd.8 $(DESTDIR)$(MANDIR)/man8/rdma-initrd-*.8
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/rdma-initrd $(DESTDIR)$(ZSHCOMPDIR)/_rdma-initrd $(DESTDIR)$(FISHCOMPDIR)/rdma-initrd.fish
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/rdma-initrd 2>/dev/null

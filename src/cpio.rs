@@ -1,11 +1,10 @@
-//! newc cpio archives (what the kernel unpacks as an initramfs): a writer
-//! that emits a tree sorted, owned by 0:0, with one mtime; and a reader for
-//! whole images: leading uncompressed segments (early microcode), then a
-//! segment compressed with gzip, xz or zstd, each possibly several archives.
+//! newc cpio archives (what the kernel unpacks as an initramfs): a file tree,
+//! a writer that emits a tree sorted, owned by 0:0, with one mtime, and a
+//! streaming reader of one archive. Images (segments, compression) are
+//! `segments`.
 
-use crate::kmod::compress::{self, Compression};
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 const MAGIC: &[u8; 6] = b"070701";
 const TRAILER: &str = "TRAILER!!!";
@@ -207,171 +206,76 @@ fn pad(out: &mut impl Write, len: usize) -> io::Result<()> {
     out.write_all(&[0u8; 3][..n])
 }
 
-/// One segment of an image as found.
-#[derive(Debug, Clone)]
-pub struct Segment {
-    pub compression: Compression,
-    /// Byte range in the image file.
-    pub start: usize,
-    pub end: usize,
-}
+/// What `read_archive` calls for each entry: (cleaned path, mode, size,
+/// a reader of exactly its data).
+pub type EntryVisitor<'a> = dyn FnMut(Option<&str>, u32, u64, &mut dyn Read) -> io::Result<()> + 'a;
 
-#[derive(Debug, Default)]
-pub struct Image {
-    pub segments: Vec<Segment>,
-    /// Every entry of every segment, later ones replacing earlier (as the
-    /// kernel unpacks).
-    pub tree: Tree,
-    /// Length of the leading early-boot segments (kept verbatim on rewrite).
-    pub early_len: usize,
-    pub early_segments: usize,
-    /// What those early segments hold.
-    pub early_tree: Tree,
-}
-
-/// Read a whole initramfs image. `limit` bounds the decompressed size.
-pub fn read_image(bytes: &[u8], limit: u64) -> Result<Image, String> {
-    read_image_reporting(bytes, limit, &mut |_| {})
-}
-
-/// As `read_image`, telling `report` how far into `bytes` it has read.
-pub fn read_image_reporting(
-    bytes: &[u8],
-    limit: u64,
-    report: &mut dyn FnMut(u64),
-) -> Result<Image, String> {
-    let mut img = Image::default();
-    let mut pos = 0usize;
-    while pos < bytes.len() {
-        // Zero padding between segments.
-        if bytes[pos] == 0 {
-            pos += 1;
-            continue;
-        }
-        if bytes[pos..].starts_with(b"0707") {
-            let mut seg = Tree::default();
-            let used = parse_archives(&bytes[pos..], &mut seg)
-                .map_err(|e| format!("uncompressed segment at byte {pos}: {e}"))?;
-            img.segments.push(Segment {
-                compression: Compression::None,
-                start: pos,
-                end: pos + used,
-            });
-            // Leading segments that hold only early-boot data (CPU microcode,
-            // ACPI tables: `kernel/...`, dracut's `early_cpio` marker) are
-            // kept as they are on rewrite; anything else is the image proper.
-            let early = img.segments.len() == img.early_segments + 1
-                && seg
-                    .entries
-                    .keys()
-                    .all(|k| k == "kernel" || k.starts_with("kernel/") || k == "early_cpio");
-            if early {
-                img.early_segments += 1;
-                img.early_len = pos + used;
-                img.early_tree.entries.extend(seg.entries);
-            } else {
-                img.tree.entries.extend(seg.entries);
-            }
-            pos += used;
-            continue;
-        }
-        let rest = &bytes[pos..];
-        let c = compress::detect(rest);
-        if c == Compression::None {
-            let what = if rest.starts_with(&[0x02, 0x21, 0x4c, 0x18]) {
-                "lz4 (legacy) compression is not supported"
-            } else if rest.starts_with(b"BZh") {
-                "bzip2 compression is not supported"
-            } else {
-                "neither a cpio archive nor gzip/xz/zstd data"
-            };
-            return Err(format!("segment at byte {pos}: {what}"));
-        }
-        let data = compress::decompress_reporting(rest, limit, &mut |n| report(pos as u64 + n))
-            .map_err(|e| format!("{c:?} segment at byte {pos}: {e}"))?;
-        parse_archives(&data, &mut img.tree)
-            .map_err(|e| format!("{c:?} segment at byte {pos}: {e}"))?;
-        img.segments.push(Segment {
-            compression: c,
-            start: pos,
-            end: bytes.len(),
-        });
-        break;
-    }
-    if img.segments.is_empty() {
-        return Err("empty image".into());
-    }
-    Ok(img)
-}
-
-/// Parse consecutive newc archives (with zero padding between them) into
-/// `tree`; returns the bytes consumed.
-fn parse_archives(b: &[u8], tree: &mut Tree) -> Result<usize, String> {
-    let mut pos = 0;
+/// Read one newc archive's entries, up to its trailer, from `r`; `head`
+/// holds the first 6 bytes of the first header (already read). `entry` gets
+/// each entry's cleaned path (None when it would leave the tree), mode, size
+/// and a reader of exactly its data; what it leaves unread is skipped.
+pub fn read_archive(
+    r: &mut dyn Read,
+    head: &mut [u8; 110],
+    entry: &mut EntryVisitor<'_>,
+) -> io::Result<()> {
+    let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+    let mut offset: u64 = 0;
     loop {
-        while pos < b.len() && b[pos] == 0 {
-            pos += 1;
+        r.read_exact(&mut head[6..])?;
+        if &head[..6] != MAGIC && &head[..6] != b"070702" {
+            return Err(bad(format!("bad cpio magic at archive offset {offset}")));
         }
-        if pos >= b.len() || !b[pos..].starts_with(b"0707") {
-            return Ok(pos);
+        let mode = hex(head, 14).map_err(bad)?;
+        let size = u64::from(hex(head, 54).map_err(bad)?);
+        let namesize = hex(head, 94).map_err(bad)? as usize;
+        if namesize == 0 || namesize > 4096 {
+            return Err(bad(format!("bad name size at archive offset {offset}")));
         }
-        pos = parse_one(b, pos, tree)?;
+        let mut name = vec![0u8; namesize];
+        r.read_exact(&mut name)?;
+        name.pop();
+        let name = String::from_utf8_lossy(&name).into_owned();
+        skip(r, pad_len(110 + namesize))?;
+        if name == TRAILER {
+            skip(r, size + pad_len(size as usize))?;
+            return Ok(());
+        }
+        let mut data = r.take(size);
+        entry(clean(&name).as_deref(), mode, size, &mut data)?;
+        io::copy(&mut data, &mut io::sink())?;
+        if data.limit() > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{name}: truncated data"),
+            ));
+        }
+        skip(r, pad_len(size as usize))?;
+        offset += 110 + namesize as u64 + size;
+        // The next header.
+        r.read_exact(&mut head[..6])?;
     }
+}
+
+fn skip(r: &mut dyn Read, n: u64) -> io::Result<()> {
+    let got = io::copy(&mut r.take(n), &mut io::sink())?;
+    if got < n {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "truncated archive",
+        ));
+    }
+    Ok(())
+}
+
+fn pad_len(len: usize) -> u64 {
+    ((4 - len % 4) % 4) as u64
 }
 
 fn hex(b: &[u8], at: usize) -> Result<u32, String> {
     let s = b.get(at..at + 8).ok_or("truncated header")?;
     let s = std::str::from_utf8(s).map_err(|_| "bad header")?;
     u32::from_str_radix(s, 16).map_err(|_| format!("bad header field '{s}'"))
-}
-
-fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
-fn parse_one(b: &[u8], mut pos: usize, tree: &mut Tree) -> Result<usize, String> {
-    loop {
-        let h = b
-            .get(pos..pos + 110)
-            .ok_or_else(|| format!("truncated header at byte {pos}"))?;
-        if &h[..6] != MAGIC && &h[..6] != b"070702" {
-            return Err(format!("bad cpio magic at byte {pos}"));
-        }
-        let mode = hex(h, 14)?;
-        let size = hex(h, 54)? as usize;
-        let namesize = hex(h, 94)? as usize;
-        if namesize == 0 {
-            return Err(format!("empty name at byte {pos}"));
-        }
-        let name_start = pos + 110;
-        let name = b
-            .get(name_start..name_start + namesize - 1)
-            .ok_or_else(|| format!("truncated name at byte {pos}"))?;
-        let name = String::from_utf8_lossy(name).into_owned();
-        let data_start = align4(name_start + namesize);
-        let data = b
-            .get(data_start..data_start + size)
-            .ok_or_else(|| format!("{name}: truncated data"))?;
-        pos = align4(data_start + size);
-        if name == TRAILER {
-            return Ok(pos);
-        }
-        let node = match mode & 0o170000 {
-            0o040000 => Node::Dir,
-            0o100000 => Node::File(data.to_vec()),
-            0o120000 => Node::Symlink(String::from_utf8_lossy(data).into_owned()),
-            _ => continue, // device nodes, fifos: not ours to keep
-        };
-        let Some(clean) = clean(&name) else { continue };
-        // Insert without following the tree's links: the archive says where.
-        tree.entries.insert(
-            clean,
-            Entry {
-                perm: mode & 0o7777,
-                node,
-            },
-        );
-    }
 }
 
 #[cfg(test)]
@@ -410,7 +314,7 @@ mod tests {
         let mut out = Vec::new();
         t.write_cpio(&mut out, 0).unwrap();
         assert_eq!(out.len() % 4, 0);
-        let img = read_image(&out, 1 << 20).unwrap();
+        let img = crate::segments::read_image(&out[..], 1 << 20, &mut |_| {}).unwrap();
         assert_eq!(img.tree.file("lib/modules/k/a.ko"), Some(&b"abc"[..]));
         // setuid is never written.
         assert_eq!(img.tree.entries["usr/bin/x"].perm, 0o755);
@@ -455,44 +359,5 @@ mod tests {
         assert_eq!(p, "usr/lib/udev/rules.d/x.rules");
         assert_eq!(clean("../etc/shadow"), None);
         assert_eq!(clean("/a//b/./c"), Some("a/b/c".into()));
-    }
-
-    #[test]
-    fn early_segment_then_compressed() {
-        let mut early = Tree::default();
-        early.insert(
-            "kernel/x86/microcode/GenuineIntel.bin",
-            Entry {
-                perm: 0o644,
-                node: Node::File(vec![1, 2, 3]),
-            },
-        );
-        let mut bytes = Vec::new();
-        early.write_cpio(&mut bytes, 0).unwrap();
-        let early_len = bytes.len();
-        let mut main = Vec::new();
-        sample().write_cpio(&mut main, 0).unwrap();
-        bytes.extend(zstd::encode_all(&main[..], 3).unwrap());
-        let img = read_image(&bytes, 1 << 20).unwrap();
-        assert_eq!(img.segments.len(), 2);
-        assert_eq!(img.early_len, early_len);
-        assert!(img
-            .early_tree
-            .contains("kernel/x86/microcode/GenuineIntel.bin"));
-        assert!(!img.tree.contains("kernel/x86/microcode/GenuineIntel.bin"));
-        // A single uncompressed archive is the image proper, not early data.
-        let mut plain = Vec::new();
-        sample().write_cpio(&mut plain, 0).unwrap();
-        let p = read_image(&plain, 1 << 20).unwrap();
-        assert_eq!(p.early_len, 0);
-        assert!(p.tree.contains("usr/lib/modules/k/a.ko"));
-        assert!(img.tree.contains("usr/lib/modules/k/a.ko"));
-        // A corrupt compressed segment is an error, not a panic.
-        let n = bytes.len();
-        bytes.truncate(n - 10);
-        assert!(read_image(&bytes, 1 << 20).is_err());
-        assert!(read_image(b"\x02\x21\x4c\x18junk", 100)
-            .unwrap_err()
-            .contains("lz4"));
     }
 }

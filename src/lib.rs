@@ -14,6 +14,7 @@ pub mod output;
 pub mod overlay;
 pub mod plan;
 pub mod root;
+pub mod segments;
 pub mod source;
 pub mod sysfs;
 pub mod systemd;

@@ -2,8 +2,9 @@
 //! compression (temp file, fsync, rename: never a partial image), and
 //! images read back (every segment, as the kernel unpacks them).
 
-use crate::cpio::{self, Node, Tree};
+use crate::cpio::{Node, Tree};
 use crate::kmod::compress::Compression;
+use crate::segments::{self, Image};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
@@ -12,13 +13,14 @@ use std::path::Path;
 pub const MAX_IMAGE_BYTES: u64 = 8 << 30;
 
 /// Write `tree` as an image at `output` (temp file + rename: a failed run
-/// leaves nothing, and never a partial image). `early` bytes (uncompressed
-/// segments of a base image) are written first, verbatim.
+/// leaves nothing, and never a partial image). `prefix` (a base image's
+/// segments kept as they are) is copied first, verbatim, then the tree as
+/// one segment.
 pub fn write_image(
     tree: &Tree,
     compression: Compression,
     mtime: u32,
-    early: &[u8],
+    prefix: &mut dyn std::io::Read,
     output: &Path,
     progress: &mut crate::term::Progress,
 ) -> Result<()> {
@@ -33,7 +35,13 @@ pub fn write_image(
     {
         let f = tmp.as_file_mut();
         let mut w = std::io::BufWriter::new(f);
-        w.write_all(early)?;
+        let n = std::io::copy(prefix, &mut w)?;
+        // The kernel takes an uncompressed archive only at a 4-byte boundary;
+        // a compressed stream anywhere (and tools that test the compressed
+        // rest as one stream fail on zero padding).
+        if compression == Compression::None {
+            w.write_all(&[0u8; 3][..((4 - n % 4) % 4) as usize])?;
+        }
         if progress.enabled() {
             let total: u64 = tree
                 .entries
@@ -81,6 +89,16 @@ pub fn write_image(
         }
         w.flush()?;
     }
+    // An image replaced keeps its mode; a new one is 0644 less the umask,
+    // as any file a program creates.
+    let mode = match std::fs::metadata(output) {
+        Ok(m) => m.permissions(),
+        Err(_) => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::Permissions::from_mode(0o644 & !current_umask())
+        }
+    };
+    tmp.as_file().set_permissions(mode)?;
     tmp.as_file().sync_all()?;
     tmp.persist(output)
         .map_err(|e| anyhow::anyhow!("{}: {}", output.display(), e.error))?;
@@ -90,15 +108,32 @@ pub fn write_image(
     Ok(())
 }
 
+/// The process's umask (read from /proc: setting it to learn it would race
+/// with other threads).
+fn current_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
 /// Read an image file.
-pub fn read(path: &Path) -> Result<cpio::Image> {
+pub fn read(path: &Path) -> Result<Image> {
     read_reporting(path, &mut crate::term::Progress::new(false))
 }
 
-/// As `read`, with a progress line (percentage of the file decompressed).
-pub fn read_reporting(path: &Path, progress: &mut crate::term::Progress) -> Result<cpio::Image> {
-    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-    progress.stage_of(format!("reading {}", path.display()), bytes.len() as u64);
-    cpio::read_image_reporting(&bytes, MAX_IMAGE_BYTES, &mut |n| progress.bytes(n))
+/// As `read`, with a progress line (percentage of the file read).
+pub fn read_reporting(path: &Path, progress: &mut crate::term::Progress) -> Result<Image> {
+    let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    let len = f
+        .metadata()
+        .with_context(|| path.display().to_string())?
+        .len();
+    progress.stage_of(format!("reading {}", path.display()), len);
+    segments::read_image(f, MAX_IMAGE_BYTES, &mut |n| progress.bytes(n))
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }

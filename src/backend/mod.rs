@@ -2,6 +2,7 @@
 //! as an image (`image`); checking an image against a plan (`verify`); and
 //! the line protocol the generator hooks translate (`lines`).
 
+pub mod append;
 pub mod image;
 pub mod lines;
 pub mod tree;

@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-fn file_entry(bytes: Vec<u8>, perm: u32) -> Entry {
+pub fn file_entry(bytes: Vec<u8>, perm: u32) -> Entry {
     Entry {
         perm: perm & 0o777,
         node: Node::File(bytes),
@@ -29,7 +29,18 @@ fn host_perm(p: &Path) -> u32 {
 
 /// The tree for `plan`, laid over `base` (an existing image's tree) if given.
 pub fn plan_tree(facts: &Facts, plan: &Plan, base: Option<&Tree>) -> Result<Tree> {
-    let mut tree = base.cloned().unwrap_or_default();
+    plan_tree_over(facts, plan, base.cloned().unwrap_or_default(), None)
+}
+
+/// The plan laid over `tree`; `base_modules`: a directory holding module
+/// files of the base (relative to its module directory) that `tree` holds
+/// only as empty stand-ins, indexed with the plan's.
+pub fn plan_tree_over(
+    facts: &Facts,
+    plan: &Plan,
+    mut tree: Tree,
+    base_modules: Option<&Path>,
+) -> Result<Tree> {
     add_modules(&mut tree, plan)?;
     add_firmware(&mut tree, plan)?;
     for f in &plan.files {
@@ -37,7 +48,7 @@ pub fn plan_tree(facts: &Facts, plan: &Plan, base: Option<&Tree>) -> Result<Tree
     }
     add_wants(&mut tree, plan)?;
     add_preload(&mut tree, plan)?;
-    module_index(&mut tree, &plan.kver, &facts.db)?;
+    module_index(&mut tree, &plan.kver, &facts.db, base_modules)?;
     Ok(tree)
 }
 
@@ -143,7 +154,7 @@ fn add_preload(tree: &mut Tree, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn insert(tree: &mut Tree, path: &str, e: Entry) -> Result<()> {
+pub fn insert(tree: &mut Tree, path: &str, e: Entry) -> Result<()> {
     match tree.insert(path, e) {
         Some(_) => Ok(()),
         None => bail!("{path}: not a path inside the image"),
@@ -171,7 +182,7 @@ pub fn stage_moddir(
     let mut n = 0;
     for (p, e) in &tree.entries {
         if let (Some(rel), Node::File(b)) = (p.strip_prefix(&prefix), &e.node) {
-            if keep(rel) {
+            if keep(rel) && !b.is_empty() {
                 let dst = sdir.join(rel);
                 std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
                 std::fs::write(&dst, b)?;
@@ -184,12 +195,20 @@ pub fn stage_moddir(
 
 /// Run depmod over the image's modules so that its index (modules.dep, the
 /// .bin indexes, aliases, softdeps) describes exactly what is in it.
-fn module_index(tree: &mut Tree, kver: &str, db: &ModDb) -> Result<()> {
+fn module_index(
+    tree: &mut Tree,
+    kver: &str,
+    db: &ModDb,
+    base_modules: Option<&Path>,
+) -> Result<()> {
     let prefix = format!("{}/", image_moddir(tree, kver)?);
-    let (stage, sdir, n) = stage_moddir(tree, kver, |rel| {
+    let (stage, sdir, mut n) = stage_moddir(tree, kver, |rel| {
         let base = rel.rsplit('/').next().unwrap_or(rel);
         base.contains(".ko") && !rel.starts_with("modules.")
     })?;
+    if let Some(dir) = base_modules {
+        n += copy_missing(dir, &sdir)?;
+    }
     // What the kernel has built in, so lookups of builtin names still work.
     for f in [
         "modules.builtin",
@@ -226,6 +245,30 @@ fn module_index(tree: &mut Tree, kver: &str, db: &ModDb) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Copy (hard link where it can) every file under `from` to the same place
+/// under `to` where `to` has no non-empty file yet; how many.
+fn copy_missing(from: &Path, to: &Path) -> Result<usize> {
+    let mut n = 0;
+    for e in walkdir::WalkDir::new(from).min_depth(1) {
+        let e = e?;
+        if !e.file_type().is_file() {
+            continue;
+        }
+        let rel = e.path().strip_prefix(from).expect("under from");
+        let dst = to.join(rel);
+        if dst.metadata().is_ok_and(|m| m.len() > 0) {
+            continue;
+        }
+        std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
+        let _ = std::fs::remove_file(&dst);
+        if std::fs::hard_link(e.path(), &dst).is_err() {
+            std::fs::copy(e.path(), &dst).with_context(|| e.path().display().to_string())?;
+        }
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Write `tree` under `dest`, never through a symlink found there.

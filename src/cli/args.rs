@@ -191,11 +191,19 @@ pub enum Command {
         /// Write a newc cpio image (temp file + rename; an existing FILE is replaced only when complete)
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "zstd")]
-        compress: CompressArg,
-        /// An existing initramfs to add the plan to (uncompressed early segments are kept as they are)
+        /// Compression of the image (default zstd) or, with --base, of the
+        /// appended segment (default: the base's)
+        #[arg(long, value_enum)]
+        compress: Option<CompressArg>,
+        /// An existing initramfs to add the plan to: its bytes are copied and
+        /// the plan appended as one more segment (replacing one an earlier
+        /// run appended)
         #[arg(long, value_name = "IMAGE", requires = "output")]
         base: Option<PathBuf>,
+        /// With --base: rewrite the whole image as one segment (early
+        /// microcode segments kept), for tools that read only one segment
+        #[arg(long, requires = "base")]
+        rewrite: bool,
     },
     /// Check an initramfs against the plan; exit 1 with what is missing
     #[command(
@@ -206,6 +214,25 @@ pub enum Command {
         /// Print `{"image", "complete", "missing": [...]}`
         #[arg(long)]
         json: bool,
+    },
+    /// systemd kernel-install plugin (55-rdma-initrd.install): on `add`, add
+    /// RDMA to the initrd the generators staged in
+    /// $KERNEL_INSTALL_STAGING_AREA (or to the distribution's initrd of that
+    /// kernel), unless it already holds the plan
+    #[command(
+        name = "kernel-install",
+        after_help = "Example (what the plugin runs):\n  rdma-initrd kernel-install add 6.12.48-amd64 /boot/ENTRY /boot/vmlinuz-6.12.48-amd64\n\nThe selection comes from ROOT/etc/rdma-initrd/kernel-install.conf (one argument per\nline, # comments; default --default-selection hostonly), then the command line."
+    )]
+    KernelInstall {
+        /// add, remove, ... (only add does anything)
+        command: String,
+        kernel_version: String,
+        #[arg(default_value = "")]
+        entry_dir: String,
+        #[arg(default_value = "")]
+        kernel_image: String,
+        /// Initrds given to kernel-install
+        initrds: Vec<PathBuf>,
     },
     /// Write the man pages or the shell completions (generated from this
     /// command line's definition) into DIR

@@ -1,10 +1,12 @@
 //! One function per subcommand: read the facts, make the plan, hand it to a
 //! backend or a rendering. Each returns the exit code.
 
-use super::args::{CompressArg, Generate, Global};
+use super::args::{Generate, Global};
 use crate::backend;
 use crate::facts::{Facts, Inputs};
+use crate::kmod::compress::Compression;
 use crate::plan::{self, Plan};
+use crate::segments::Format;
 use crate::term::{paint, Progress, Style};
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -93,16 +95,74 @@ pub fn files(
 pub struct InstallTo {
     pub destdir: Option<PathBuf>,
     pub output: Option<PathBuf>,
-    pub compress: CompressArg,
+    pub compress: Option<Compression>,
     pub base: Option<PathBuf>,
+    pub rewrite: bool,
 }
 
 pub fn install(inputs: &Inputs, g: &Global, to: InstallTo) -> Result<i32> {
     let mut progress = Progress::new(!g.quiet);
     progress.stage("planning");
     let (facts, p) = make_plan(inputs, true)?;
+    match (&to.base, &to.output) {
+        (Some(base), Some(out)) if !to.rewrite && to.destdir.is_none() => {
+            append(&facts, &p, base, out, to.compress, &mut progress)?
+        }
+        _ => rewrite(&facts, &p, &to, &mut progress)?,
+    }
+    progress.finish();
+    report(g, &p);
+    Ok(0)
+}
+
+/// The plan as one more segment after the base's bytes.
+fn append(
+    facts: &Facts,
+    p: &Plan,
+    base_path: &Path,
+    out: &Path,
+    compress: Option<Compression>,
+    progress: &mut Progress,
+) -> Result<()> {
+    let len = std::fs::metadata(base_path)
+        .with_context(|| base_path.display().to_string())?
+        .len();
+    progress.stage_of(format!("reading {}", base_path.display()), len);
+    let keep = backend::append::planned_names(p);
+    let base = backend::append::read_base(
+        base_path,
+        &p.kver,
+        &keep,
+        backend::image::MAX_IMAGE_BYTES,
+        &mut |n| progress.bytes(n),
+    )?;
+    progress.stage(format!(
+        "adding {} modules and {} files",
+        p.modules.iter().filter(|m| !m.builtin).count(),
+        p.files.len()
+    ));
+    let tree = backend::append::addition(facts, p, &base)?;
+    let compression = compress.unwrap_or(match base.compression {
+        None => Compression::None,
+        Some(Format::Gzip) => Compression::Gzip,
+        Some(Format::Xz) => Compression::Xz,
+        Some(_) => Compression::Zstd,
+    });
+    let mut prefix = backend::append::prefix(base_path, &base)?;
+    backend::image::write_image(
+        &tree,
+        compression,
+        source_date_epoch()?,
+        &mut prefix,
+        out,
+        progress,
+    )
+}
+
+/// The plan as a tree (and image), over the whole base read in when given.
+fn rewrite(facts: &Facts, p: &Plan, to: &InstallTo, progress: &mut Progress) -> Result<()> {
     let base_img = match &to.base {
-        Some(b) => Some(backend::image::read_reporting(b, &mut progress)?),
+        Some(b) => Some(backend::image::read_reporting(b, progress)?),
         None => None,
     };
     progress.stage(format!(
@@ -110,27 +170,25 @@ pub fn install(inputs: &Inputs, g: &Global, to: InstallTo) -> Result<i32> {
         p.modules.iter().filter(|m| !m.builtin).count(),
         p.files.len()
     ));
-    let tree = backend::tree::plan_tree(&facts, &p, base_img.as_ref().map(|i| &i.tree))?;
+    let tree = backend::tree::plan_tree(facts, p, base_img.as_ref().map(|i| &i.tree))?;
     if let Some(d) = &to.destdir {
         backend::tree::write_destdir(&tree, d)?;
     }
     if let Some(o) = &to.output {
         let early = match (&to.base, &base_img) {
-            (Some(b), Some(img)) => std::fs::read(b)?[..img.early_len].to_vec(),
+            (Some(b), Some(img)) => std::fs::read(b)?[..img.early_len() as usize].to_vec(),
             _ => Vec::new(),
         };
         backend::image::write_image(
             &tree,
-            to.compress.into(),
+            to.compress.unwrap_or(Compression::Zstd),
             source_date_epoch()?,
-            &early,
+            &mut &early[..],
             o,
-            &mut progress,
+            progress,
         )?;
     }
-    progress.finish();
-    report(g, &p);
-    Ok(0)
+    Ok(())
 }
 
 pub fn verify(inputs: &Inputs, g: &Global, image: &Path, json: bool) -> Result<i32> {
@@ -141,10 +199,16 @@ pub fn verify(inputs: &Inputs, g: &Global, image: &Path, json: bool) -> Result<i
     let code = if gaps.is_empty() { 0 } else { 1 };
     let mut out = std::io::stdout().lock();
     if json {
+        let segments: Vec<serde_json::Value> = img
+            .segments
+            .iter()
+            .map(|s| serde_json::json!({"format": s.format, "start": s.start, "end": s.end}))
+            .collect();
         let v = serde_json::json!({
             "image": image.display().to_string(),
             "complete": gaps.is_empty(),
             "missing": gaps,
+            "segments": segments,
         });
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
@@ -231,7 +295,7 @@ fn man_pages(cmd: &clap::Command, out: &Path) -> Result<()> {
 }
 
 /// mtime for every entry of an image: SOURCE_DATE_EPOCH, or 0.
-fn source_date_epoch() -> Result<u32> {
+pub(crate) fn source_date_epoch() -> Result<u32> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v
             .trim()

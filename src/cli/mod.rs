@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod kernel_install;
 pub mod resolve;
 
 pub use args::Cli;
@@ -38,6 +39,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     if let Command::Generate { what, out } = &cli.command {
         return commands::generate(*what, out);
     }
+    if let Command::KernelInstall { .. } = &cli.command {
+        return kernel_install::run(cli);
+    }
     let g = &cli.global;
     let inputs = resolve::resolve(g)?;
     match cli.command {
@@ -65,17 +69,21 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             output,
             compress,
             base,
+            rewrite,
         } => commands::install(
             &inputs,
             g,
             commands::InstallTo {
                 destdir,
                 output,
-                compress,
+                compress: compress.map(Into::into),
                 base,
+                rewrite,
             },
         ),
         Command::Verify { image, json } => commands::verify(&inputs, g, &image, json),
-        Command::Generate { .. } => unreachable!("handled before the inputs are read"),
+        Command::Generate { .. } | Command::KernelInstall { .. } => {
+            unreachable!("handled before the inputs are read")
+        }
     }
 }

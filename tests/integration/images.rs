@@ -247,8 +247,60 @@ fn a_failed_install_leaves_the_old_image() {
     assert_eq!(left.len(), 2, "no temporary file is left behind: {left:?}");
 }
 
+/// Unpack every segment of `img` into `dir` in order (later files replacing
+/// earlier, as the kernel does), each with the system's own decompressor and
+/// cpio; the segments' formats.
+pub fn unpack_segments(img: &Path, dir: &Path) -> Vec<String> {
+    let inp = inputs();
+    let md = inp.moddir(&inp.kroot);
+    let (code, out, err) = run(&[
+        "verify",
+        "--json",
+        img.to_str().unwrap(),
+        "--root",
+        "/",
+        "--driver",
+        "rdma_rxe",
+        "--kver",
+        &inp.kver,
+        "--moddir",
+        md.to_str().unwrap(),
+    ]);
+    assert!(code == 0 || code == 1, "verify: {err}");
+    unpack_by(img, dir, &serde_json::from_str(&out).unwrap())
+}
+
+/// As `unpack_segments`, with the segments `verify --json` gave (`v`).
+pub fn unpack_by(img: &Path, dir: &Path, v: &Value) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut formats = Vec::new();
+    for seg in v["segments"].as_array().unwrap() {
+        let (start, end) = (seg["start"].as_u64().unwrap(), seg["end"].as_u64().unwrap());
+        let format = seg["format"].as_str().unwrap().to_string();
+        let decompress = match format.as_str() {
+            "cpio" => "cat",
+            "gzip" => "gzip -dc",
+            "xz" => "xz -dc",
+            "lzma" => "xz --format=lzma -dc",
+            "zstd" => "zstd -dc",
+            f => panic!("no decompressor for {f}"),
+        };
+        sh(
+            &format!(
+                "tail -c +{} '{}' | head -c {} | {decompress} | cpio -idmu --quiet",
+                start + 1,
+                img.display(),
+                end - start
+            ),
+            dir,
+        );
+        formats.push(format);
+    }
+    formats
+}
+
 /// A private copy of the system's dracut with this repo's module beside its own.
-fn dracut_base(dir: &Path) -> PathBuf {
+pub fn dracut_base(dir: &Path) -> PathBuf {
     let base = dir.join("dracut");
     sh(
         &format!(
@@ -487,18 +539,17 @@ fn base_image_gets_rdma_after_the_fact() {
         &std::fs::read(&new).unwrap()[..early_bytes.len()],
         &early_bytes[..]
     );
-    // The base's own modules still resolve with modprobe against the unpacked image.
-    let x = t.path().join("x");
-    std::fs::create_dir_all(&x).unwrap();
-    let skip = early_bytes.len();
-    sh(
-        &format!(
-            "tail -c +{} '{}' | zstd -dc | cpio -idm --quiet",
-            skip + 1,
-            new.display()
-        ),
-        &x,
+    // The base's bytes are kept as they are: the plan is one more segment.
+    let base_bytes = std::fs::read(&base).unwrap();
+    assert_eq!(
+        &std::fs::read(&new).unwrap()[..base_bytes.len()],
+        &base_bytes[..]
     );
+    // The base's own modules still resolve with modprobe against the image
+    // unpacked segment by segment, as the kernel does.
+    let x = t.path().join("x");
+    let segs = unpack_segments(&new, &x);
+    assert_eq!(segs, ["cpio", "zstd", "zstd"]);
     let empty = t.path().join("empty.d");
     std::fs::create_dir_all(&empty).unwrap();
     for m in ["virtio_net", "e1000e", "mlx5_ib", "rpcrdma"] {

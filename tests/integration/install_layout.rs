@@ -41,6 +41,7 @@ fn make_install_honours_destdir_and_the_directory_variables() {
         "/usr/lib/initcpio/hooks/rdma-initrd",
         "/usr/share/initramfs-tools/hooks/rdma-initrd",
         "/usr/lib/modprobe.d/rdma-initrd.conf",
+        "/usr/lib/kernel/install.d/55-rdma-initrd.install",
         "/usr/share/man/man8/rdma-initrd.8",
         "/usr/share/man/man8/rdma-initrd-detect.8",
         "/usr/share/man/man8/rdma-initrd-plan.8",

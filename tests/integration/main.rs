@@ -13,3 +13,4 @@ mod kmod_diff;
 mod netroot;
 mod rdma_core;
 mod reliability;
+mod segments;

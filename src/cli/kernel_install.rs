@@ -1,0 +1,147 @@
+//! `rdma-initrd kernel-install add KVER ENTRY_DIR KERNEL_IMAGE [INITRD...]`:
+//! what systemd's kernel-install runs through the plugin
+//! `55-rdma-initrd.install`, after the initrd generators (50-dracut,
+//! 50-mkosi) and before 60-ukify and 90-loaderentry, so that both BLS
+//! entries and UKIs carry RDMA.
+//!
+//! Which initrd: the one the generators staged
+//! (`$KERNEL_INSTALL_STAGING_AREA/initrd`), extended in place; else the
+//! first one given to kernel-install, left as it is, with the RDMA segment
+//! staged beside it (`initrd-rdma`; loaders and ukify take the given
+//! initrds first, then the staged ones, and the kernel unpacks them in
+//! order); else the distribution's initrd of that kernel in the root's
+//! /boot, extended in place. An initrd that already holds the plan (built
+//! with the dracut module, say) is left alone.
+
+use super::args::{Cli, Command};
+use crate::backend;
+use crate::facts::Facts;
+use crate::kmod::compress::Compression;
+use crate::plan;
+use crate::root::Root;
+use anyhow::{Context, Result};
+use clap::Parser;
+use std::path::{Path, PathBuf};
+
+/// The plugin's configuration: one argument per line, `#` comments.
+pub const CONF: &str = "/etc/rdma-initrd/kernel-install.conf";
+
+pub fn run(cli: Cli) -> Result<i32> {
+    let Command::KernelInstall {
+        command,
+        kernel_version,
+        initrds,
+        ..
+    } = &cli.command
+    else {
+        unreachable!("called for kernel-install only")
+    };
+    if command != "add" {
+        return Ok(0);
+    }
+    let cli = with_configuration(&cli, kernel_version)?;
+    let inputs = super::resolve::resolve(&cli.global)?;
+    let staging = std::env::var_os("KERNEL_INSTALL_STAGING_AREA").map(PathBuf::from);
+    let (base, output) = choose_initrd(&inputs.root, kernel_version, staging.as_deref(), initrds)?;
+    let facts = Facts::read(&inputs, true)?;
+    let p = plan::plan(&facts, &inputs.selection)?;
+    let img = backend::image::read(&base)?;
+    if backend::verify::verify(&p, &img.tree)?.is_empty() {
+        if !cli.global.quiet {
+            eprintln!("rdma-initrd: {} already holds the plan", base.display());
+        }
+        return Ok(0);
+    }
+    let keep = backend::append::planned_names(&p);
+    let b = backend::append::read_base(
+        &base,
+        &p.kver,
+        &keep,
+        backend::image::MAX_IMAGE_BYTES,
+        &mut |_| {},
+    )?;
+    let tree = backend::append::addition(&facts, &p, &b)?;
+    let compression = match b.compression {
+        None => Compression::None,
+        Some(crate::segments::Format::Gzip) => Compression::Gzip,
+        Some(crate::segments::Format::Xz) => Compression::Xz,
+        Some(_) => Compression::Zstd,
+    };
+    let mut progress = crate::term::Progress::new(false);
+    let mut prefix: Box<dyn std::io::Read> = if output == base {
+        Box::new(backend::append::prefix(&base, &b)?)
+    } else {
+        Box::new(std::io::empty())
+    };
+    backend::image::write_image(
+        &tree,
+        compression,
+        super::commands::source_date_epoch()?,
+        &mut prefix,
+        &output,
+        &mut progress,
+    )?;
+    if !cli.global.quiet {
+        eprintln!(
+            "rdma-initrd: RDMA added to {} ({})",
+            base.display(),
+            output.display()
+        );
+    }
+    Ok(0)
+}
+
+/// The command line again, with the configuration's arguments first, the
+/// kernel of the call, and host-only as the default selection.
+fn with_configuration(cli: &Cli, kver: &str) -> Result<Cli> {
+    let root = Root::new(&cli.global.root);
+    let mut argv: Vec<String> = vec!["rdma-initrd".into()];
+    if let Some(text) = root.read_opt(CONF)? {
+        for l in String::from_utf8_lossy(&text).lines() {
+            let l = l.trim();
+            if !l.is_empty() && !l.starts_with('#') {
+                argv.push(l.to_string());
+            }
+        }
+    }
+    if cli.global.kver.is_none() {
+        argv.extend(["--kver".into(), kver.to_string()]);
+    }
+    if cli.global.default_selection.is_none() {
+        argv.extend(["--default-selection".into(), "hostonly".into()]);
+    }
+    argv.extend(std::env::args().skip(1));
+    Cli::try_parse_from(&argv).with_context(|| format!("{CONF}: {}", argv[1..].join(" ")))
+}
+
+/// (the initrd to read, where to write): see the module's comment.
+fn choose_initrd(
+    root: &Root,
+    kver: &str,
+    staging: Option<&Path>,
+    given: &[PathBuf],
+) -> Result<(PathBuf, PathBuf)> {
+    if let Some(s) = staging {
+        let staged = s.join("initrd");
+        if staged.is_file() {
+            return Ok((staged.clone(), staged));
+        }
+        if let Some(g) = given.first() {
+            return Ok((g.clone(), s.join("initrd-rdma")));
+        }
+    } else if let Some(g) = given.first() {
+        return Ok((g.clone(), g.clone()));
+    }
+    for c in [
+        format!("/boot/initrd.img-{kver}"),
+        format!("/boot/initramfs-{kver}.img"),
+    ] {
+        let h = root.resolve(&c)?;
+        if h.is_file() {
+            return Ok((h.clone(), h));
+        }
+    }
+    anyhow::bail!(
+        "no initrd for kernel {kver}: none staged in $KERNEL_INSTALL_STAGING_AREA, none given, none in /boot"
+    )
+}
