@@ -13,6 +13,9 @@ const TRAILER: &str = "TRAILER!!!";
 pub enum Node {
     Dir,
     File(Vec<u8>),
+    /// A file whose bytes are a host file's, read when written (module
+    /// files: an image's bulk is never held in memory).
+    Host(std::path::PathBuf),
     Symlink(String),
 }
 
@@ -157,22 +160,48 @@ impl Tree {
         let mut ino = 0u32;
         for (path, e) in &self.entries {
             ino += 1;
-            let (kind, data, nlink): (u32, &[u8], u32) = match &e.node {
-                Node::Dir => (0o040000, &[], 2),
-                Node::File(b) => (0o100000, b, 1),
-                Node::Symlink(t) => (0o120000, t.as_bytes(), 1),
-            };
             let perm = if matches!(e.node, Node::Symlink(_)) {
                 0o777
             } else {
                 e.perm & 0o777
             };
-            write_header(out, ino, kind | perm, nlink, mtime, data.len(), path)?;
-            out.write_all(data)?;
-            pad(out, data.len())?;
+            match &e.node {
+                Node::Dir => write_header(out, ino, 0o040000 | perm, 2, mtime, 0, path)?,
+                Node::File(b) => write_data(out, ino, 0o100000 | perm, mtime, path, b)?,
+                Node::Symlink(t) => {
+                    write_data(out, ino, 0o120000 | perm, mtime, path, t.as_bytes())?
+                }
+                Node::Host(h) => {
+                    let f = std::fs::File::open(h)
+                        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", h.display())))?;
+                    let len = f.metadata()?.len() as usize;
+                    write_header(out, ino, 0o100000 | perm, 1, mtime, len, path)?;
+                    let n = io::copy(&mut f.take(len as u64), out)?;
+                    if n != len as u64 {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            format!("{}: shrank while being read", h.display()),
+                        ));
+                    }
+                    pad(out, len)?;
+                }
+            }
         }
         write_header(out, 0, 0, 1, 0, 0, TRAILER)
     }
+}
+
+fn write_data(
+    out: &mut impl Write,
+    ino: u32,
+    mode: u32,
+    mtime: u32,
+    path: &str,
+    data: &[u8],
+) -> io::Result<()> {
+    write_header(out, ino, mode, 1, mtime, data.len(), path)?;
+    out.write_all(data)?;
+    pad(out, data.len())
 }
 
 fn write_header(

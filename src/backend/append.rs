@@ -212,10 +212,18 @@ pub fn addition(facts: &Facts, plan: &Plan, base: &Base) -> Result<Tree> {
 
 /// A planned module file that the base holds with the same bytes.
 fn same_as_staged_module(p: &str, e: &Entry, kver: &str, staged: &Path) -> bool {
-    let (Some(rel), Node::File(b)) = (module_rel(p, kver), &e.node) else {
+    let Some(rel) = module_rel(p, kver) else {
         return false;
     };
-    std::fs::read(staged.join(rel)).is_ok_and(|s| s == *b)
+    let ours = match &e.node {
+        Node::File(b) => b.clone(),
+        Node::Host(h) => match std::fs::read(h) {
+            Ok(b) => b,
+            Err(_) => return false,
+        },
+        _ => return false,
+    };
+    std::fs::read(staged.join(rel)).is_ok_and(|s| s == ours)
 }
 
 /// The base's kept segments, as bytes to copy first.

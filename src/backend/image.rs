@@ -48,6 +48,7 @@ pub fn write_image(
                 .values()
                 .map(|e| match &e.node {
                     Node::File(b) => b.len() as u64,
+                    Node::Host(h) => std::fs::metadata(h).map(|m| m.len()).unwrap_or(0),
                     _ => 0,
                 })
                 .sum();

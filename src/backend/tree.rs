@@ -57,11 +57,13 @@ fn add_modules(tree: &mut Tree, plan: &Plan) -> Result<()> {
         let (Some(rel), Some(path)) = (&m.relpath, &m.path) else {
             continue;
         };
-        let bytes = std::fs::read(path).with_context(|| path.clone())?;
         insert(
             tree,
             &format!("lib/modules/{}/{rel}", plan.kver),
-            file_entry(bytes, 0o644),
+            Entry {
+                perm: 0o644,
+                node: Node::Host(path.into()),
+            },
         )?;
     }
     Ok(())
@@ -69,8 +71,14 @@ fn add_modules(tree: &mut Tree, plan: &Plan) -> Result<()> {
 
 fn add_firmware(tree: &mut Tree, plan: &Plan) -> Result<()> {
     for f in plan.firmware.iter().flat_map(|fw| &fw.files) {
-        let bytes = std::fs::read(&f.source).with_context(|| f.source.clone())?;
-        insert(tree, &f.path, file_entry(bytes, 0o644))?;
+        insert(
+            tree,
+            &f.path,
+            Entry {
+                perm: 0o644,
+                node: Node::Host(f.source.clone().into()),
+            },
+        )?;
     }
     Ok(())
 }
@@ -181,13 +189,24 @@ pub fn stage_moddir(
     std::fs::create_dir_all(&sdir)?;
     let mut n = 0;
     for (p, e) in &tree.entries {
-        if let (Some(rel), Node::File(b)) = (p.strip_prefix(&prefix), &e.node) {
-            if keep(rel) && !b.is_empty() {
-                let dst = sdir.join(rel);
+        let Some(rel) = p.strip_prefix(&prefix).filter(|r| keep(r)) else {
+            continue;
+        };
+        let dst = sdir.join(rel);
+        match &e.node {
+            Node::File(b) if !b.is_empty() => {
                 std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
                 std::fs::write(&dst, b)?;
                 n += 1;
             }
+            Node::Host(h) => {
+                std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
+                if std::fs::hard_link(h, &dst).is_err() {
+                    std::fs::copy(h, &dst).with_context(|| h.display().to_string())?;
+                }
+                n += 1;
+            }
+            _ => {}
         }
     }
     Ok((stage, sdir, n))
@@ -310,6 +329,10 @@ pub fn write_destdir(tree: &Tree, dest: &Path) -> Result<()> {
             }
             Node::File(b) => {
                 std::fs::write(&target, b).with_context(|| target.display().to_string())?;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(e.perm & 0o777))?;
+            }
+            Node::Host(h) => {
+                std::fs::copy(h, &target).with_context(|| h.display().to_string())?;
                 std::fs::set_permissions(&target, std::fs::Permissions::from_mode(e.perm & 0o777))?;
             }
             Node::Symlink(t) => {

@@ -4,8 +4,9 @@
 //! 50-mkosi) and before 60-ukify and 90-loaderentry, so that both BLS
 //! entries and UKIs carry RDMA.
 //!
-//! Which initrd: the one the generators staged
-//! (`$KERNEL_INSTALL_STAGING_AREA/initrd`), extended in place; else the
+//! Which initrd: the last one the generators staged
+//! (`$KERNEL_INSTALL_STAGING_AREA/initrd*`, in name order), extended in
+//! place; else the
 //! first one given to kernel-install, left as it is, with the RDMA segment
 //! staged beside it (`initrd-rdma`; loaders and ukify take the given
 //! initrds first, then the staged ones, and the kernel unpacks them in
@@ -45,10 +46,10 @@ pub fn run(cli: Cli) -> Result<i32> {
     let (base, output) = choose_initrd(&inputs.root, kernel_version, staging.as_deref(), initrds)?;
     let facts = Facts::read(&inputs, true)?;
     let p = plan::plan(&facts, &inputs.selection)?;
-    let img = backend::image::read(&base)?;
-    if backend::verify::verify(&p, &img.tree)?.is_empty() {
+    let handed = handed_over(staging.as_deref(), initrds)?;
+    if holds_plan(&p, &handed)? {
         if !cli.global.quiet {
-            eprintln!("rdma-initrd: {} already holds the plan", base.display());
+            eprintln!("rdma-initrd: the initrds of kernel {kernel_version} already hold the plan");
         }
         return Ok(0);
     }
@@ -114,6 +115,37 @@ fn with_configuration(cli: &Cli, kver: &str) -> Result<Cli> {
     Cli::try_parse_from(&argv).with_context(|| format!("{CONF}: {}", argv[1..].join(" ")))
 }
 
+/// The initrds the loader (or ukify) will hand the kernel, in order: those
+/// given to kernel-install, then the staged ones by name.
+fn handed_over(staging: Option<&Path>, given: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = given.to_vec();
+    if let Some(s) = staging {
+        let mut staged: Vec<String> = crate::root::list_host_dir(s)?
+            .into_iter()
+            .filter(|n| n.starts_with("initrd") && s.join(n).is_file())
+            .collect();
+        staged.sort();
+        out.extend(staged.into_iter().map(|n| s.join(n)));
+    }
+    Ok(out)
+}
+
+/// Whether the initrds, one after the other as the kernel unpacks them, hold
+/// the plan.
+fn holds_plan(p: &plan::Plan, initrds: &[PathBuf]) -> Result<bool> {
+    if initrds.is_empty() {
+        return Ok(false);
+    }
+    let mut chain: Box<dyn std::io::Read> = Box::new(std::io::empty());
+    for i in initrds {
+        let f = std::fs::File::open(i).with_context(|| i.display().to_string())?;
+        chain = Box::new(std::io::Read::chain(chain, f));
+    }
+    let img = crate::segments::read_image(chain, backend::image::MAX_IMAGE_BYTES, &mut |_| {})
+        .map_err(|e| anyhow::anyhow!("the initrds {initrds:?}: {e}"))?;
+    Ok(backend::verify::verify(p, &img.tree)?.is_empty())
+}
+
 /// (the initrd to read, where to write): see the module's comment.
 fn choose_initrd(
     root: &Root,
@@ -122,9 +154,18 @@ fn choose_initrd(
     given: &[PathBuf],
 ) -> Result<(PathBuf, PathBuf)> {
     if let Some(s) = staging {
-        let staged = s.join("initrd");
-        if staged.is_file() {
-            return Ok((staged.clone(), staged));
+        // The loader and ukify take staged initrd* in name order and the
+        // kernel unpacks them in order: the RDMA part goes after the last
+        // (Debian's 55-initrd.install stages a link to /boot's beside
+        // dracut's; replacing that link leaves /boot as it is).
+        let mut staged: Vec<String> = crate::root::list_host_dir(s)?
+            .into_iter()
+            .filter(|n| n.starts_with("initrd") && s.join(n).is_file())
+            .collect();
+        staged.sort();
+        if let Some(last) = staged.last() {
+            let p = s.join(last);
+            return Ok((p.clone(), p));
         }
         if let Some(g) = given.first() {
             return Ok((g.clone(), s.join("initrd-rdma")));

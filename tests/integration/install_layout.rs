@@ -49,6 +49,7 @@ fn make_install_honours_destdir_and_the_directory_variables() {
         "/usr/share/man/man8/rdma-initrd-files.8",
         "/usr/share/man/man8/rdma-initrd-install.8",
         "/usr/share/man/man8/rdma-initrd-verify.8",
+        "/usr/share/man/man8/rdma-initrd-kernel-install.8",
         "/usr/share/bash-completion/completions/rdma-initrd",
         "/usr/share/zsh/vendor-completions/_rdma-initrd",
         "/usr/share/fish/vendor_completions.d/rdma-initrd.fish",
