@@ -14,6 +14,7 @@
 use super::tree::{file_entry, insert, plan_tree_over};
 use crate::cpio::{Entry, Node, Tree};
 use crate::facts::Facts;
+use crate::kmod::compress::Compression;
 use crate::plan::Plan;
 use crate::segments::{self, Format, Header, Segment};
 use anyhow::{Context, Result};
@@ -227,7 +228,65 @@ fn same_as_staged_module(p: &str, e: &Entry, kver: &str, staged: &Path) -> bool 
 }
 
 /// The base's kept segments, as bytes to copy first.
-pub fn prefix(path: &Path, base: &Base) -> Result<impl Read> {
+fn prefix(path: &Path, base: &Base) -> Result<impl Read> {
     let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
     Ok(f.take(base.cut))
+}
+
+impl Base {
+    /// The appended segment's compression: the one asked for, else the
+    /// base's (its last compressed segment), else none.
+    pub fn segment_compression(&self, asked: Option<Compression>) -> Compression {
+        asked.unwrap_or(match self.compression {
+            None => Compression::None,
+            Some(Format::Gzip) => Compression::Gzip,
+            Some(Format::Xz) => Compression::Xz,
+            Some(_) => Compression::Zstd,
+        })
+    }
+}
+
+/// Where the appended segment is written (atomically, either way).
+pub enum Output<'a> {
+    /// The base's kept segments, then the new one: the image a loader takes
+    /// (it may be the base itself).
+    Whole(&'a Path),
+    /// The new segment alone, for a loader that takes the base and then it.
+    SegmentOnly(&'a Path),
+}
+
+/// The whole of `install --base`: read the base once, lay the plan over it,
+/// write the kept segments and the addition.
+pub fn append(
+    facts: &Facts,
+    plan: &Plan,
+    base_path: &Path,
+    output: Output,
+    compress: Option<Compression>,
+    mtime: u32,
+    progress: &mut crate::term::Progress,
+) -> Result<()> {
+    let len = std::fs::metadata(base_path)
+        .with_context(|| base_path.display().to_string())?
+        .len();
+    progress.stage_of(format!("reading {}", base_path.display()), len);
+    let base = read_base(
+        base_path,
+        &plan.kver,
+        &planned_names(plan),
+        super::image::MAX_IMAGE_BYTES,
+        &mut |n| progress.bytes(n),
+    )?;
+    progress.stage(format!(
+        "adding {} modules and {} files",
+        plan.modules.iter().filter(|m| !m.builtin).count(),
+        plan.files.len()
+    ));
+    let tree = addition(facts, plan, &base)?;
+    let compression = base.segment_compression(compress);
+    let (mut prefix, out): (Box<dyn Read>, &Path) = match output {
+        Output::Whole(o) => (Box::new(prefix(base_path, &base)?), o),
+        Output::SegmentOnly(o) => (Box::new(std::io::empty()), o),
+    };
+    super::image::write_image(&tree, compression, mtime, &mut prefix, out, progress)
 }

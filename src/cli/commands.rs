@@ -6,7 +6,6 @@ use crate::backend;
 use crate::facts::{Facts, Inputs};
 use crate::kmod::compress::Compression;
 use crate::plan::{self, Plan};
-use crate::segments::Format;
 use crate::term::{paint, Progress, Style};
 use anyhow::{Context, Result};
 use std::io::Write;
@@ -105,58 +104,20 @@ pub fn install(inputs: &Inputs, g: &Global, to: InstallTo) -> Result<i32> {
     progress.stage("planning");
     let (facts, p) = make_plan(inputs, true)?;
     match (&to.base, &to.output) {
-        (Some(base), Some(out)) if !to.rewrite && to.destdir.is_none() => {
-            append(&facts, &p, base, out, to.compress, &mut progress)?
-        }
+        (Some(base), Some(out)) if !to.rewrite && to.destdir.is_none() => backend::append::append(
+            &facts,
+            &p,
+            base,
+            backend::append::Output::Whole(out),
+            to.compress,
+            source_date_epoch()?,
+            &mut progress,
+        )?,
         _ => rewrite(&facts, &p, &to, &mut progress)?,
     }
     progress.finish();
     report(g, &p);
     Ok(0)
-}
-
-/// The plan as one more segment after the base's bytes.
-fn append(
-    facts: &Facts,
-    p: &Plan,
-    base_path: &Path,
-    out: &Path,
-    compress: Option<Compression>,
-    progress: &mut Progress,
-) -> Result<()> {
-    let len = std::fs::metadata(base_path)
-        .with_context(|| base_path.display().to_string())?
-        .len();
-    progress.stage_of(format!("reading {}", base_path.display()), len);
-    let keep = backend::append::planned_names(p);
-    let base = backend::append::read_base(
-        base_path,
-        &p.kver,
-        &keep,
-        backend::image::MAX_IMAGE_BYTES,
-        &mut |n| progress.bytes(n),
-    )?;
-    progress.stage(format!(
-        "adding {} modules and {} files",
-        p.modules.iter().filter(|m| !m.builtin).count(),
-        p.files.len()
-    ));
-    let tree = backend::append::addition(facts, p, &base)?;
-    let compression = compress.unwrap_or(match base.compression {
-        None => Compression::None,
-        Some(Format::Gzip) => Compression::Gzip,
-        Some(Format::Xz) => Compression::Xz,
-        Some(_) => Compression::Zstd,
-    });
-    let mut prefix = backend::append::prefix(base_path, &base)?;
-    backend::image::write_image(
-        &tree,
-        compression,
-        source_date_epoch()?,
-        &mut prefix,
-        out,
-        progress,
-    )
 }
 
 /// The plan as a tree (and image), over the whole base read in when given.

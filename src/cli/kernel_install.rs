@@ -17,7 +17,6 @@
 use super::args::{Cli, Command};
 use crate::backend;
 use crate::facts::Facts;
-use crate::kmod::compress::Compression;
 use crate::plan;
 use crate::root::Root;
 use anyhow::{Context, Result};
@@ -43,7 +42,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let cli = with_configuration(&cli, kernel_version)?;
     let inputs = super::resolve::resolve(&cli.global)?;
     let staging = std::env::var_os("KERNEL_INSTALL_STAGING_AREA").map(PathBuf::from);
-    let (base, output) = choose_initrd(&inputs.root, kernel_version, staging.as_deref(), initrds)?;
+    let (base, out) = choose_initrd(&inputs.root, kernel_version, staging.as_deref(), initrds)?;
     let facts = Facts::read(&inputs, true)?;
     let p = plan::plan(&facts, &inputs.selection)?;
     let handed = handed_over(staging.as_deref(), initrds)?;
@@ -53,40 +52,25 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         return Ok(0);
     }
-    let keep = backend::append::planned_names(&p);
-    let b = backend::append::read_base(
-        &base,
-        &p.kver,
-        &keep,
-        backend::image::MAX_IMAGE_BYTES,
-        &mut |_| {},
-    )?;
-    let tree = backend::append::addition(&facts, &p, &b)?;
-    let compression = match b.compression {
-        None => Compression::None,
-        Some(crate::segments::Format::Gzip) => Compression::Gzip,
-        Some(crate::segments::Format::Xz) => Compression::Xz,
-        Some(_) => Compression::Zstd,
-    };
-    let mut progress = crate::term::Progress::new(false);
-    let mut prefix: Box<dyn std::io::Read> = if output == base {
-        Box::new(backend::append::prefix(&base, &b)?)
+    let output = if out == base {
+        backend::append::Output::Whole(&out)
     } else {
-        Box::new(std::io::empty())
+        backend::append::Output::SegmentOnly(&out)
     };
-    backend::image::write_image(
-        &tree,
-        compression,
+    backend::append::append(
+        &facts,
+        &p,
+        &base,
+        output,
+        None,
         super::commands::source_date_epoch()?,
-        &mut prefix,
-        &output,
-        &mut progress,
+        &mut crate::term::Progress::new(false),
     )?;
     if !cli.global.quiet {
         eprintln!(
             "rdma-initrd: RDMA added to {} ({})",
             base.display(),
-            output.display()
+            out.display()
         );
     }
     Ok(0)
@@ -120,14 +104,20 @@ fn with_configuration(cli: &Cli, kver: &str) -> Result<Cli> {
 fn handed_over(staging: Option<&Path>, given: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out: Vec<PathBuf> = given.to_vec();
     if let Some(s) = staging {
-        let mut staged: Vec<String> = crate::root::list_host_dir(s)?
-            .into_iter()
-            .filter(|n| n.starts_with("initrd") && s.join(n).is_file())
-            .collect();
-        staged.sort();
-        out.extend(staged.into_iter().map(|n| s.join(n)));
+        out.extend(staged_initrds(s)?);
     }
     Ok(out)
+}
+
+/// The staged `initrd*` files, in name order (the order loaders and ukify
+/// take them in).
+fn staged_initrds(staging: &Path) -> Result<Vec<PathBuf>> {
+    let mut staged: Vec<String> = crate::root::list_host_dir(staging)?
+        .into_iter()
+        .filter(|n| n.starts_with("initrd") && staging.join(n).is_file())
+        .collect();
+    staged.sort();
+    Ok(staged.into_iter().map(|n| staging.join(n)).collect())
 }
 
 /// Whether the initrds, one after the other as the kernel unpacks them, hold
@@ -158,14 +148,8 @@ fn choose_initrd(
         // kernel unpacks them in order: the RDMA part goes after the last
         // (Debian's 55-initrd.install stages a link to /boot's beside
         // dracut's; replacing that link leaves /boot as it is).
-        let mut staged: Vec<String> = crate::root::list_host_dir(s)?
-            .into_iter()
-            .filter(|n| n.starts_with("initrd") && s.join(n).is_file())
-            .collect();
-        staged.sort();
-        if let Some(last) = staged.last() {
-            let p = s.join(last);
-            return Ok((p.clone(), p));
+        if let Some(last) = staged_initrds(s)?.pop() {
+            return Ok((last.clone(), last));
         }
         if let Some(g) = given.first() {
             return Ok((g.clone(), s.join("initrd-rdma")));
