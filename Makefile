@@ -1,13 +1,14 @@
 # Install rdma-initrd where dracut, mkinitcpio and the system look.
 #   make && make install [DESTDIR=...] [PREFIX=/usr] [SYSCONFDIR=/etc]
 #        [DRACUTMODDIR=...] [INITCPIODIR=...] [INITRAMFSTOOLSDIR=...]
-#        [KERNELINSTALLDIR=...]
+#        [KERNELINSTALLDIR=...] [DRACUTCONFDIR=...] [CARGO_TARGET_DIR=...]
 #   make uninstall (same variables)
 PREFIX ?= /usr
 BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 SYSCONFDIR ?= /etc
 DRACUTMODDIR ?= $(LIBDIR)/dracut/modules.d
+DRACUTCONFDIR ?= $(LIBDIR)/dracut/dracut.conf.d
 INITCPIODIR ?= $(LIBDIR)/initcpio
 INITRAMFSTOOLSDIR ?= $(PREFIX)/share/initramfs-tools
 MODPROBEDIR ?= $(LIBDIR)/modprobe.d
@@ -17,8 +18,9 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 CARGO ?= cargo
-BIN := target/release/rdma-initrd
-GEN := target/generated
+TARGET := $(or $(CARGO_TARGET_DIR),target)
+BIN := $(TARGET)/release/rdma-initrd
+GEN := $(TARGET)/generated
 
 .PHONY: all install uninstall clean
 
@@ -36,6 +38,7 @@ $(GEN)/stamp: $(BIN)
 install: $(BIN) $(GEN)/stamp
 	install -Dm755 $(BIN) $(DESTDIR)$(BINDIR)/rdma-initrd
 	install -Dm755 dracut/50rdma-initrd/module-setup.sh $(DESTDIR)$(DRACUTMODDIR)/50rdma-initrd/module-setup.sh
+	install -Dm644 dracut/50-rdma-initrd.conf $(DESTDIR)$(DRACUTCONFDIR)/50-rdma-initrd.conf
 	install -Dm644 mkinitcpio/install/rdma-initrd $(DESTDIR)$(INITCPIODIR)/install/rdma-initrd
 	install -Dm644 mkinitcpio/hooks/rdma-initrd $(DESTDIR)$(INITCPIODIR)/hooks/rdma-initrd
 	install -Dm755 initramfs-tools/hooks/rdma-initrd $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/rdma-initrd
@@ -51,6 +54,7 @@ install: $(BIN) $(GEN)/stamp
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/rdma-initrd
 	rm -rf $(DESTDIR)$(DRACUTMODDIR)/50rdma-initrd
+	rm -f $(DESTDIR)$(DRACUTCONFDIR)/50-rdma-initrd.conf
 	rm -f $(DESTDIR)$(INITCPIODIR)/install/rdma-initrd $(DESTDIR)$(INITCPIODIR)/hooks/rdma-initrd
 	rm -f $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/rdma-initrd
 	rm -f $(DESTDIR)$(MODPROBEDIR)/rdma-initrd.conf

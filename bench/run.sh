@@ -48,11 +48,13 @@ hf c2 "$cmd2" "bash $work/loop2.sh"
 # 3. dracut: without RDMA; with this repo's module (generic); with the same
 #    modules and files given to dracut as a static list (what the module
 #    costs on its own); with the module for one node's profile (a ConnectX-5,
-#    from tests/fixtures/hostonly/cx5); with a module doing what rdma-core's
-#    50rdma does (whole driver directories).
+#    from tests/fixtures/hostonly/cx5); with a stand-in for rdma-core's 50rdma
+#    (tests/dracut/50rdma: whole driver directories).
 dbase=$work/dracut
 cp -a /usr/lib/dracut "$dbase"
-cp -r dracut/50rdma-initrd bench/dracut/50rdma-wholedirs "$dbase/modules.d/"
+cp -r dracut/50rdma-initrd tests/dracut/50rdma "$dbase/modules.d/"
+# rdma-initrd's package omits 50rdma: the comparison needs it.
+rm -f "$dbase/dracut.conf.d/50-rdma-initrd.conf"
 mkdir -p "$work/conf.none" "$work/conf.profile" "$work/root.cx5"
 cp -a "$RDMA_CORE_ROOT/." "$work/root.cx5/"
 cp -a tests/fixtures/hostonly/cx5/root/. "$work/root.cx5/"
@@ -69,7 +71,7 @@ hfs c3 "$(dr "$work/conf.none" "$work/plain.img")" \
     "$(dr "$work/conf.none" "$work/ours.img" --add rdma-initrd)" \
     "$(dr "$work/conf.none" "$work/static.img" --add-drivers "'$static_mods'" --install "'$static_files'")" \
     "$(dr "$work/conf.profile" "$work/profile.img" --add rdma-initrd)" \
-    "$(dr "$work/conf.none" "$work/upstream.img" --add rdma-wholedirs)"
+    "$(dr "$work/conf.none" "$work/upstream.img" --add rdma)"
 count_ko() { lsinitrd "$1" 2>/dev/null | grep -c '\.ko' || true; }
 
 # 4. install --output of the generic closure against dracut building an image

@@ -187,3 +187,39 @@ fn default_kver(root: &Root) -> Result<String> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A root whose kernel package put its modules in /usr/lib/modules only
+    /// (Debian unstable's kernels), with /lib a directory or merged.
+    fn root_with_usr_modules(merged: bool) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("usr/lib/modules/7.2.13+deb14-amd64");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(m.join("modules.dep"), "").unwrap();
+        if merged {
+            std::os::unix::fs::symlink("usr/lib", t.path().join("lib")).unwrap();
+        } else {
+            std::fs::create_dir_all(t.path().join("lib/firmware")).unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn modules_in_usr_lib_only_are_found() {
+        for merged in [false, true] {
+            let t = root_with_usr_modules(merged);
+            let root = Root::new(t.path());
+            let kver = default_kver(&root).unwrap();
+            assert_eq!(kver, "7.2.13+deb14-amd64");
+            let m = find_moddir(&root, &kver).unwrap();
+            assert!(m.join("modules.dep").is_file(), "{}", m.display());
+            let e = find_moddir(&root, "6.1.0-56-amd64")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("kernels here: 7.2.13+deb14-amd64"), "{e}");
+        }
+    }
+}

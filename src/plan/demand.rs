@@ -205,9 +205,10 @@ pub fn evaluate_devices(facts: &Facts, devices: &[Device]) -> Evaluated {
             .find(|m| !m.is_empty() && is_rdma_module(&facts.db, m))
             .cloned();
         if let Some(p) = provider {
+            let prefix = hypothetical_name_prefix(&p);
             let n = hypothetical
                 .iter()
-                .filter(|h| h.kernel.starts_with(&format!("{p}_")))
+                .filter(|h| h.kernel.starts_with(&prefix))
                 .count();
             if let Some(h) = hypothetical_rdma_device(dev, &p, n) {
                 let key = hardware_key(&h);
@@ -376,8 +377,50 @@ fn hardware_key(ib: &Device) -> String {
     }
 }
 
-/// An RDMA device as its provider would create it under `dev`'s hardware.
+/// Software RDMA providers: the kernel makes their RDMA device when an
+/// administrator links one to a network interface (`rdma link add rxe0 type
+/// rxe netdev eth0`): a virtual device (`/devices/virtual/infiniband/`), not
+/// one under the NIC, named after the link type by convention; rxe shows the
+/// interface as its `parent` attribute (rdma-core's description rules tag
+/// RoCE by `DEVPATH=="*/infiniband/rxe*", ATTR{parent}=="*"`).
+/// (module, name prefix, has a `parent` attribute)
+const SOFTWARE_PROVIDERS: &[(&str, &str, bool)] =
+    &[("rdma_rxe", "rxe", true), ("siw", "siw", false)];
+
+/// The sysname prefix of `provider`'s hypothetical devices.
+fn hypothetical_name_prefix(provider: &str) -> String {
+    match SOFTWARE_PROVIDERS.iter().find(|(m, _, _)| *m == provider) {
+        Some((_, prefix, _)) => (*prefix).to_string(),
+        None => format!("{provider}_"),
+    }
+}
+
+/// An RDMA device as its provider would create it: under `dev`'s hardware,
+/// or, for a software provider, as a virtual device on `dev`'s interface.
 fn hypothetical_rdma_device(dev: &Device, provider: &str, index: usize) -> Option<Device> {
+    let note =
+        format!("hypothetical: {provider} is not loaded; evaluated as if its RDMA device existed");
+    if let Some((_, prefix, has_parent)) =
+        SOFTWARE_PROVIDERS.iter().find(|(m, _, _)| *m == provider)
+    {
+        let kernel = format!("{prefix}{index}");
+        let mut attrs = BTreeMap::new();
+        if *has_parent && dev.subsystem == "net" {
+            attrs.insert("parent".to_string(), dev.kernel.clone());
+        }
+        return Some(Device {
+            subsystem: "infiniband".into(),
+            devpath: format!("/devices/virtual/infiniband/{kernel}"),
+            kernel,
+            attrs,
+            hypothetical: true,
+            notes: vec![format!(
+                "{note}, linked to {} (`rdma link add`)",
+                dev.kernel
+            )],
+            ..Default::default()
+        });
+    }
     let (parent_path, parents): (String, Vec<Parent>) = if dev.subsystem == "net" {
         // /devices/.../<pci>/net/<if>: the port's device is the parent.
         let p = dev.devpath.rsplit_once("/net/")?.0.to_string();
@@ -400,9 +443,7 @@ fn hypothetical_rdma_device(dev: &Device, provider: &str, index: usize) -> Optio
         attrs: BTreeMap::new(),
         parents,
         hypothetical: true,
-        notes: vec![format!(
-            "hypothetical: {provider} is not loaded; evaluated as if its RDMA device existed"
-        )],
+        notes: vec![note],
     })
 }
 

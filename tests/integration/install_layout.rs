@@ -37,6 +37,7 @@ fn make_install_honours_destdir_and_the_directory_variables() {
     let want: BTreeSet<String> = [
         "/usr/bin/rdma-initrd",
         "/usr/lib/dracut/modules.d/50rdma-initrd/module-setup.sh",
+        "/usr/lib/dracut/dracut.conf.d/50-rdma-initrd.conf",
         "/usr/lib/initcpio/install/rdma-initrd",
         "/usr/lib/initcpio/hooks/rdma-initrd",
         "/usr/share/initramfs-tools/hooks/rdma-initrd",

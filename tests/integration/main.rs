@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli_output;
+mod coexistence;
 mod common;
 mod corpus;
 mod hooks;
