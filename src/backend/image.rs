@@ -33,8 +33,7 @@ pub fn write_image(
         .tempfile_in(dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     {
-        let f = tmp.as_file_mut();
-        let mut w = std::io::BufWriter::new(f);
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
         let n = std::io::copy(prefix, &mut w)?;
         // The kernel takes an uncompressed archive only at a 4-byte boundary;
         // a compressed stream anywhere (and tools that test the compressed
@@ -43,55 +42,72 @@ pub fn write_image(
             w.write_all(&[0u8; 3][..((4 - n % 4) % 4) as usize])?;
         }
         if progress.enabled() {
-            let total: u64 = tree
-                .entries
-                .values()
-                .map(|e| match &e.node {
-                    Node::File(b) => b.len() as u64,
-                    Node::Host(h) => std::fs::metadata(h).map(|m| m.len()).unwrap_or(0),
-                    _ => 0,
-                })
-                .sum();
+            let what = format!("{compression:?}").to_lowercase();
             progress.stage_of(
-                format!(
-                    "writing {} ({})",
-                    output.display(),
-                    format!("{compression:?}").to_lowercase()
-                ),
-                total,
+                format!("writing {} ({what})", output.display()),
+                archive_bytes(tree),
             );
         }
-        // Counted before compression: the percentage is of the archive.
-        use crate::term::Counting as C;
-        match compression {
-            Compression::None => tree.write_cpio(&mut C::new(&mut w, progress), mtime)?,
-            Compression::Gzip => {
-                let mut e = flate2::GzBuilder::new()
-                    .mtime(0)
-                    .write(&mut w, flate2::Compression::best());
-                tree.write_cpio(&mut C::new(&mut e, progress), mtime)?;
-                e.finish()?;
-            }
-            Compression::Xz => {
-                // The kernel's xz decoder knows CRC32 (and no check), not CRC64.
-                let stream =
-                    liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)?;
-                let mut e = liblzma::write::XzEncoder::new_stream(&mut w, stream);
-                tree.write_cpio(&mut C::new(&mut e, progress), mtime)?;
-                e.finish()?;
-            }
-            Compression::Zstd => {
-                // zstd's default level, as mkinitcpio and booster use it.
-                let mut e = zstd::stream::write::Encoder::new(&mut w, 3)?;
-                e.include_checksum(true)?;
-                tree.write_cpio(&mut C::new(&mut e, progress), mtime)?;
-                e.finish()?;
-            }
-        }
+        write_segment(tree, compression, mtime, &mut w, progress)?;
         w.flush()?;
     }
-    // An image replaced keeps its mode; a new one is 0644 less the umask,
-    // as any file a program creates.
+    persist(tmp, output, dir)
+}
+
+/// The bytes of the files of `tree` (for the progress line).
+fn archive_bytes(tree: &Tree) -> u64 {
+    tree.entries
+        .values()
+        .map(|e| match &e.node {
+            Node::File(b) => b.len() as u64,
+            Node::Host(h) => std::fs::metadata(h).map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// `tree` as one newc archive in `compression`, counted for the progress
+/// line before compression (the percentage is of the archive).
+fn write_segment(
+    tree: &Tree,
+    compression: Compression,
+    mtime: u32,
+    w: &mut dyn Write,
+    progress: &mut crate::term::Progress,
+) -> Result<()> {
+    use crate::term::Counting as C;
+    match compression {
+        Compression::None => tree.write_cpio(&mut C::new(w, progress), mtime)?,
+        Compression::Gzip => {
+            let mut e = flate2::GzBuilder::new()
+                .mtime(0)
+                .write(w, flate2::Compression::best());
+            tree.write_cpio(&mut C::new(&mut e, progress), mtime)?;
+            e.finish()?;
+        }
+        Compression::Xz => {
+            // The kernel's xz decoder knows CRC32 (and no check), not CRC64.
+            let stream =
+                liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)?;
+            let mut e = liblzma::write::XzEncoder::new_stream(w, stream);
+            tree.write_cpio(&mut C::new(&mut e, progress), mtime)?;
+            e.finish()?;
+        }
+        Compression::Zstd => {
+            // zstd's default level, as mkinitcpio and booster use it.
+            let mut e = zstd::stream::write::Encoder::new(w, 3)?;
+            e.include_checksum(true)?;
+            tree.write_cpio(&mut C::new(&mut e, progress), mtime)?;
+            e.finish()?;
+        }
+    }
+    Ok(())
+}
+
+/// Give the complete temporary file its mode, sync it and rename it over
+/// `output`, then sync the directory. An image replaced keeps its mode; a
+/// new one is 0644 less the umask, as any file a program creates.
+fn persist(tmp: tempfile::NamedTempFile, output: &Path, dir: &Path) -> Result<()> {
     let mode = match std::fs::metadata(output) {
         Ok(m) => m.permissions(),
         Err(_) => {
