@@ -235,14 +235,27 @@ fn pad(out: &mut impl Write, len: usize) -> io::Result<()> {
     out.write_all(&[0u8; 3][..n])
 }
 
-/// What `read_archive` calls for each entry: (cleaned path, mode, size,
-/// a reader of exactly its data).
-pub type EntryVisitor<'a> = dyn FnMut(Option<&str>, u32, u64, &mut dyn Read) -> io::Result<()> + 'a;
+/// One entry's header as read.
+#[derive(Debug, Clone)]
+pub struct EntryHeader<'a> {
+    /// The path, cleaned (None when it would leave the tree).
+    pub path: Option<&'a str>,
+    pub mode: u32,
+    pub size: u64,
+    /// For a regular file with nlink >= 2: (ino, devmajor, devminor), the
+    /// key by which the kernel makes the names of one inode hard links
+    /// (init/initramfs.c, `maybe_link`), and nlink.
+    pub link: Option<((u32, u32, u32), u32)>,
+}
+
+/// What `read_archive` calls for each entry: its header and a reader of
+/// exactly its data.
+pub type EntryVisitor<'a> = dyn FnMut(&EntryHeader<'_>, &mut dyn Read) -> io::Result<()> + 'a;
 
 /// Read one newc archive's entries, up to its trailer, from `r`; `head`
 /// holds the first 6 bytes of the first header (already read). `entry` gets
-/// each entry's cleaned path (None when it would leave the tree), mode, size
-/// and a reader of exactly its data; what it leaves unread is skipped.
+/// each entry's header and a reader of exactly its data; what it leaves
+/// unread is skipped.
 pub fn read_archive(
     r: &mut dyn Read,
     head: &mut [u8; 110],
@@ -255,9 +268,14 @@ pub fn read_archive(
         if &head[..6] != MAGIC && &head[..6] != b"070702" {
             return Err(bad(format!("bad cpio magic at archive offset {offset}")));
         }
-        let mode = hex(head, 14).map_err(bad)?;
-        let size = u64::from(hex(head, 54).map_err(bad)?);
-        let namesize = hex(head, 94).map_err(bad)? as usize;
+        let field = |at: usize| hex(head, at).map_err(bad);
+        let mode = field(14)?;
+        let nlink = field(38)?;
+        let size = u64::from(field(54)?);
+        let namesize = field(94)? as usize;
+        let link = (mode & 0o170000 == 0o100000 && nlink >= 2)
+            .then(|| Ok::<_, io::Error>(((field(6)?, field(62)?, field(70)?), nlink)))
+            .transpose()?;
         if namesize == 0 || namesize > 4096 {
             return Err(bad(format!("bad name size at archive offset {offset}")));
         }
@@ -271,7 +289,14 @@ pub fn read_archive(
             return Ok(());
         }
         let mut data = r.take(size);
-        entry(clean(&name).as_deref(), mode, size, &mut data)?;
+        let path = clean(&name);
+        let h = EntryHeader {
+            path: path.as_deref(),
+            mode,
+            size,
+            link,
+        };
+        entry(&h, &mut data)?;
         io::copy(&mut data, &mut io::sink())?;
         if data.limit() > 0 {
             return Err(io::Error::new(

@@ -74,30 +74,34 @@ installkernel() {
 
 install() {
     local lines kind a b c d ret=0
+    local -a same=() wants=()
     lines=$(_rdma_initrd_lines) || return 1
     while read -r kind a b c d; do
-        case $kind in
-            file) _rdma_initrd_file "$a" "$b" "$c" "$d" ;;
-            hook) inst_hook "$b" "$c" "$a" ;;
-            want) $SYSTEMCTL -q --root "$initdir" add-wants "$a" "$b" ;;
-            *) continue ;;
+        case $kind:$b in
+            # A file of the root goes to its own path, as the plan says
+            # (dracut reads it under $dracutsysrootdir): all of them in one
+            # dracut-install call. The plan already holds the programs the
+            # rules run. Wants once the units are in place.
+            file:root) same+=("$d") ;;
+            file:*) inst_simple "$c" "$d" ;;
+            hook:*) inst_hook "$b" "$c" "$a" ;;
+            want:*) wants+=("$a" "$b") ;;
         esac || {
             derror "rdma-initrd: could not install: $kind $a $b $c $d"
             ret=1
         }
     done <<<"$lines"
+    if ((${#same[@]})) && ! inst_multiple "${same[@]}"; then
+        derror "rdma-initrd: could not install: ${same[*]}"
+        ret=1
+    fi
+    set -- "${wants[@]}"
+    while (($#)); do
+        $SYSTEMCTL -q --root "$initdir" add-wants "$1" "$2" || {
+            derror "rdma-initrd: could not install: want $1 $2"
+            ret=1
+        }
+        shift 2
+    done
     return $ret
-}
-
-# file KIND ORIGIN HOST DEST: a file of the root is installed by its path
-# there (dracut reads it under $dracutsysrootdir); any other from HOST.
-_rdma_initrd_file() {
-    local kind=$1 origin=$2 host=$3 dest=$4
-    case $kind:$origin in
-        rule:root) inst_rules "${dest##*/}" ;;
-        rule:host) inst_rules "$host" ;;
-        program:root) inst_multiple "$dest" ;;
-        *:root) inst_simple "$dest" ;;
-        *) inst_simple "$host" "$dest" ;;
-    esac
 }

@@ -4,10 +4,14 @@
 //! padding between them; a segment ends where its stream ends, and the next
 //! may use another compression. Later entries replace earlier ones.
 //!
-//! Read as a stream: nothing is held whole. `scan` hands each entry's data
+//! Hard links are resolved as the kernel links them (`links`).
+//!
+//! Read as a stream: nothing is held whole (but the data of hard-linked
+//! files, while their inode may get more names). `scan` hands each entry's data
 //! to a visitor as a reader; `read_image` builds a whole tree on top of it.
 
 use crate::cpio::{self, Entry, Node, Tree};
+use links::Links;
 use std::io::{self, BufRead, BufReader, Read};
 
 /// The formats the kernel recognises by magic (lib/decompress.c).
@@ -221,17 +225,17 @@ fn archives(
             return Ok(());
         }
         first = false;
-        cpio::read_archive(r, &mut head, &mut |path, mode, size, data| {
-            visit(
-                &Header {
-                    segment,
-                    path: path.map(str::to_string),
-                    mode,
-                    size,
-                },
-                data,
-            )
+        let mut links = Links::default();
+        cpio::read_archive(r, &mut head, &mut |e, data| {
+            let h = Header {
+                segment,
+                path: e.path.map(str::to_string),
+                mode: e.mode,
+                size: e.size,
+            };
+            links.entry(h, e.link, data, visit)
         })?;
+        links.finish(visit)?;
         if uncompressed {
             return Ok(());
         }
@@ -369,5 +373,6 @@ fn unpack(tree: &mut Tree, path: &str, e: Entry) {
     tree.entries.insert(p, e);
 }
 
+mod links;
 #[cfg(test)]
 mod tests;

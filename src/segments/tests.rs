@@ -232,3 +232,109 @@ fn later_entries_unpack_as_the_kernel_unpacks_them() {
         Some(&Node::File(b"c".to_vec()))
     );
 }
+
+/// A newc entry as a generator writes it: (name, ino, nlink, data).
+fn newc(out: &mut Vec<u8>, name: &str, ino: u32, nlink: u32, data: &[u8]) {
+    let head = format!(
+        "070701{ino:08x}{:08x}{:08x}{:08x}{nlink:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+        0o100644,
+        0,
+        0,
+        0,
+        data.len(),
+        0,
+        0,
+        0,
+        0,
+        name.len() + 1,
+        0
+    );
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.push(0);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out.extend_from_slice(data);
+    out.resize(out.len().next_multiple_of(4), 0);
+}
+
+fn trailer(out: &mut Vec<u8>) {
+    newc(out, "TRAILER!!!", 0, 1, b"");
+}
+
+fn files(img: &Image) -> Vec<(&str, &[u8])> {
+    img.tree
+        .entries
+        .iter()
+        .filter_map(|(p, e)| match &e.node {
+            Node::File(b) => Some((p.as_str(), &b[..])),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn hard_links_share_their_inodes_data_as_the_kernel_links_them() {
+    let mut a = Vec::new();
+    // Data with the last name (GNU cpio), with the first, written twice,
+    // never; and a name with nlink 1 that shares an ino with nothing.
+    newc(&mut a, "last/1", 10, 2, b"");
+    newc(&mut a, "first/1", 11, 2, b"first");
+    newc(&mut a, "twice/1", 12, 3, b"old");
+    newc(&mut a, "never/1", 13, 2, b"");
+    newc(&mut a, "last/2", 10, 2, b"last");
+    newc(&mut a, "first/2", 11, 2, b"");
+    newc(&mut a, "twice/2", 12, 3, b"");
+    newc(&mut a, "twice/3", 12, 3, b"new");
+    newc(&mut a, "never/2", 13, 2, b"");
+    newc(&mut a, "alone", 10, 1, b"alone");
+    trailer(&mut a);
+    // The kernel frees its link table at each trailer: ino 10 in the next
+    // archive is another inode.
+    newc(&mut a, "next/1", 10, 2, b"");
+    trailer(&mut a);
+    let img = read_image(&compress(Format::Gzip, &a)[..], 1 << 20, &mut |_| {}).unwrap();
+    assert_eq!(
+        files(&img),
+        vec![
+            ("alone", &b"alone"[..]),
+            ("first/1", b"first"),
+            ("first/2", b"first"),
+            ("last/1", b"last"),
+            ("last/2", b"last"),
+            ("never/1", b""),
+            ("never/2", b""),
+            ("next/1", b""),
+            ("twice/1", b"new"),
+            ("twice/2", b"new"),
+            ("twice/3", b"new"),
+        ]
+    );
+}
+
+/// What GNU cpio writes for a tree with hard links (as dracut's image after
+/// `hardlink`): the data only with the last name.
+#[test]
+fn gnu_cpio_hard_links_read_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("a")).unwrap();
+    std::fs::write(d.join("a/hook.sh"), b"#!/bin/sh\necho hi\n").unwrap();
+    std::fs::hard_link(d.join("a/hook.sh"), d.join("b.sh")).unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("printf 'a\\na/hook.sh\\nb.sh\\n' | cpio -o -H newc --quiet")
+        .current_dir(d)
+        .output()
+        .expect("cpio (apt-get install cpio)");
+    assert!(out.status.success());
+    let raw = &out.stdout;
+    let body = &b"#!/bin/sh\necho hi\n"[..];
+    assert_eq!(
+        raw.windows(body.len()).filter(|w| *w == body).count(),
+        1,
+        "the data is in the archive once, for two names"
+    );
+    let img = read_image(&raw[..], 1 << 20, &mut |_| {}).unwrap();
+    assert_eq!(img.tree.file("a/hook.sh"), Some(body));
+    assert_eq!(img.tree.file("b.sh"), Some(body));
+}
