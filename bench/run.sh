@@ -60,10 +60,13 @@ cp -a "$RDMA_CORE_ROOT/." "$work/root.cx5/"
 cp -a tests/fixtures/hostonly/cx5/root/. "$work/root.cx5/"
 "$bin" detect --json --root "$work/root.cx5" --moddir "$moddir" -q >"$work/cx5.json"
 echo "rdma_initrd_args=(--profile $work/cx5.json)" >"$work/conf.profile/rdma.conf"
+# A systemd initrd with udev, as every real one has: the module depends on
+# systemd-udevd and systemd-modules-load, so the static list gets them too.
+dmods='systemd systemd-initrd systemd-udevd systemd-modules-load base'
 dr() { # dr CONFDIR OUT [dracut args...]
     local conf=$1 out=$2
     shift 2
-    echo "env DRACUT_PATH='$(dirname "$bin") /sbin /bin /usr/sbin /usr/bin' dracutbasedir=$dbase dracut -q --conf /dev/null --confdir $conf --force --no-hostonly --no-early-microcode --zstd --kver $KVER --kmoddir $moddir -m 'systemd systemd-initrd base' $* $out"
+    echo "env DRACUT_PATH='$(dirname "$bin") /sbin /bin /usr/sbin /usr/bin' dracutbasedir=$dbase dracut -q --conf /dev/null --confdir $conf --force --no-hostonly --no-early-microcode --zstd --kver $KVER --kmoddir $moddir -m '$dmods' $* $out"
 }
 static_mods=$("$bin" modules --generic --root / --moddir "$moddir" -q | tr '\n' ' ')
 static_files=$("$bin" files --kind --generic --root / --moddir "$moddir" -q | awk '$2 == "root" {printf "%s ", $4}')
@@ -163,6 +166,9 @@ Inputs: Debian kernel {kver} (tests/fetch-inputs.sh), Debian's rdma-core
 | 6/7 | peak RSS of `install --base` (row 6 base / row 7 base) | {mem_bp/1024:.1f} MB / {mem_bb/1024:.1f} MB | | | <= 64 MB | {ok(mem_base_ok)} |
 
 Notes:
+- Every dracut run builds a systemd initrd with udev (`-m 'systemd
+  systemd-initrd systemd-udevd systemd-modules-load base'`): the module
+  depends on udev and systemd-modules-load, and the static list gets them too.
 - 3a measures what the dracut module itself costs. Against dracut with no RDMA
   at all ({s_(t["plain"])}, {sz["plain"]:,} B, {ko["plain"]} .ko), `--add rdma-initrd`
   adds {over_plain:+.0f}%: that is dracut installing and compressing the {ko["ours"] - ko["plain"]}
