@@ -242,10 +242,17 @@ pub struct EntryHeader<'a> {
     pub path: Option<&'a str>,
     pub mode: u32,
     pub size: u64,
-    /// For a regular file with nlink >= 2: (ino, devmajor, devminor), the
-    /// key by which the kernel makes the names of one inode hard links
-    /// (init/initramfs.c, `maybe_link`), and nlink.
-    pub link: Option<((u32, u32, u32), u32)>,
+    /// Set for a regular file with nlink >= 2.
+    pub link: Option<HardLink>,
+}
+
+/// A name of a regular file with nlink >= 2.
+#[derive(Debug, Clone, Copy)]
+pub struct HardLink {
+    /// (ino, devmajor, devminor): the key by which the kernel makes the
+    /// names of one inode hard links (init/initramfs.c, `maybe_link`).
+    pub key: (u32, u32, u32),
+    pub nlink: u32,
 }
 
 /// What `read_archive` calls for each entry: its header and a reader of
@@ -274,7 +281,12 @@ pub fn read_archive(
         let size = u64::from(field(54)?);
         let namesize = field(94)? as usize;
         let link = (mode & 0o170000 == 0o100000 && nlink >= 2)
-            .then(|| Ok::<_, io::Error>(((field(6)?, field(62)?, field(70)?), nlink)))
+            .then(|| {
+                Ok::<_, io::Error>(HardLink {
+                    key: (field(6)?, field(62)?, field(70)?),
+                    nlink,
+                })
+            })
             .transpose()?;
         if namesize == 0 || namesize > 4096 {
             return Err(bad(format!("bad name size at archive offset {offset}")));

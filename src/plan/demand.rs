@@ -383,14 +383,35 @@ fn hardware_key(ib: &Device) -> String {
 /// one under the NIC, named after the link type by convention; rxe shows the
 /// interface as its `parent` attribute (rdma-core's description rules tag
 /// RoCE by `DEVPATH=="*/infiniband/rxe*", ATTR{parent}=="*"`).
-/// (module, name prefix, has a `parent` attribute)
-const SOFTWARE_PROVIDERS: &[(&str, &str, bool)] =
-    &[("rdma_rxe", "rxe", true), ("siw", "siw", false)];
+struct SoftwareProvider {
+    module: &'static str,
+    /// The device's name is this and an index.
+    prefix: &'static str,
+    /// The device has a `parent` attribute naming the interface.
+    parent: bool,
+}
+
+const SOFTWARE_PROVIDERS: &[SoftwareProvider] = &[
+    SoftwareProvider {
+        module: "rdma_rxe",
+        prefix: "rxe",
+        parent: true,
+    },
+    SoftwareProvider {
+        module: "siw",
+        prefix: "siw",
+        parent: false,
+    },
+];
+
+fn software_provider(module: &str) -> Option<&'static SoftwareProvider> {
+    SOFTWARE_PROVIDERS.iter().find(|s| s.module == module)
+}
 
 /// The sysname prefix of `provider`'s hypothetical devices.
 fn hypothetical_name_prefix(provider: &str) -> String {
-    match SOFTWARE_PROVIDERS.iter().find(|(m, _, _)| *m == provider) {
-        Some((_, prefix, _)) => (*prefix).to_string(),
+    match software_provider(provider) {
+        Some(s) => s.prefix.to_string(),
         None => format!("{provider}_"),
     }
 }
@@ -400,12 +421,10 @@ fn hypothetical_name_prefix(provider: &str) -> String {
 fn hypothetical_rdma_device(dev: &Device, provider: &str, index: usize) -> Option<Device> {
     let note =
         format!("hypothetical: {provider} is not loaded; evaluated as if its RDMA device existed");
-    if let Some((_, prefix, has_parent)) =
-        SOFTWARE_PROVIDERS.iter().find(|(m, _, _)| *m == provider)
-    {
-        let kernel = format!("{prefix}{index}");
+    if let Some(sw) = software_provider(provider) {
+        let kernel = format!("{}{index}", sw.prefix);
         let mut attrs = BTreeMap::new();
-        if *has_parent && dev.subsystem == "net" {
+        if sw.parent && dev.subsystem == "net" {
             attrs.insert("parent".to_string(), dev.kernel.clone());
         }
         return Some(Device {

@@ -13,11 +13,9 @@
 //! at the trailer. Data is held only while its inode may still get names.
 
 use super::Header;
+use crate::cpio::HardLink;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
-
-/// (ino, devmajor, devminor).
-pub type Key = (u32, u32, u32);
 
 type Visitor<'a> = dyn FnMut(&Header, &mut dyn Read) -> io::Result<()> + 'a;
 
@@ -32,20 +30,20 @@ struct Inode {
 /// The inodes of one archive with more than one name.
 #[derive(Default)]
 pub struct Links {
-    inodes: BTreeMap<Key, Inode>,
+    inodes: BTreeMap<(u32, u32, u32), Inode>,
 }
 
 impl Links {
-    /// One entry: `link` is its key and nlink when it is a name of a
-    /// linked inode; anything else goes to `visit` as it is.
+    /// One entry: `link` is set when it is a name of a linked inode;
+    /// anything else goes to `visit` as it is.
     pub fn entry(
         &mut self,
         h: Header,
-        link: Option<(Key, u32)>,
+        link: Option<HardLink>,
         data: &mut dyn Read,
         visit: &mut Visitor<'_>,
     ) -> io::Result<()> {
-        let Some((key, nlink)) = link else {
+        let Some(HardLink { key, nlink }) = link else {
             return visit(&h, data);
         };
         let inode = self.inodes.entry(key).or_default();
