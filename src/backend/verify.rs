@@ -2,7 +2,8 @@
 //! from the image's own contents. Modules, firmware, rules, units, confs,
 //! modprobe.d files and hooks must hold the planned bytes (a module may be
 //! stored in another compression: then its decompressed bytes are
-//! compared); programs must be there (generators strip binaries). The
+//! compared; or stripped by the generator: then its loadable sections are,
+//! `kmod::build`); programs must be there (generators strip binaries). The
 //! image's own module index must resolve every planned name, with the same
 //! lookup code as planning.
 
@@ -10,7 +11,7 @@ use super::tree::{preload_listed, stage_moddir};
 use super::DRACUT_HOOK_DIRS;
 use crate::cpio::{Node, Tree};
 use crate::facts::programs::{PATH_DIRS, UDEV_DIRS};
-use crate::kmod::{compress, config::Config, name, ModDb, ModKind};
+use crate::kmod::{build, compress, config::Config, name, ModDb, ModKind};
 use crate::plan::{FileKind, Plan, PlanFile};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,18 +70,19 @@ fn modules(
         };
         let Some(path) = &m.path else { continue };
         let want = std::fs::read(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
-        if got != want.as_slice() && !same_decompressed(got, &want) {
+        if got != want.as_slice() && !same_module(got, &want) {
             gaps.push(format!("{what}: differs from {path}"));
         }
     }
     Ok(())
 }
 
-/// Equal once each is decompressed (a generator may store modules in
-/// another compression than the tree's).
-fn same_decompressed(a: &[u8], b: &[u8]) -> bool {
+/// The same module: equal once each is decompressed (a generator may store
+/// modules in another compression than the tree's), or the same build (a
+/// generator may strip them: see `kmod::build`).
+fn same_module(a: &[u8], b: &[u8]) -> bool {
     let plain = |x| compress::decompress(x, crate::facts::MAX_MODULE_BYTES).ok();
-    matches!((plain(a), plain(b)), (Some(x), Some(y)) if x == y)
+    matches!((plain(a), plain(b)), (Some(x), Some(y)) if x == y || build::same_build(&x, &y))
 }
 
 fn firmware(plan: &Plan, tree: &Tree, gaps: &mut Vec<String>) -> Result<()> {

@@ -2,6 +2,7 @@
 //! directory plus modprobe.d, with libkmod's lookup order and probe-list walk.
 
 pub mod alias;
+pub mod build;
 pub mod builtin;
 pub mod compress;
 pub mod config;

@@ -27,18 +27,8 @@ impl ModInfo {
 
 /// Parse `.modinfo` from an uncompressed ELF image in memory.
 pub fn parse_elf(bytes: &[u8]) -> Result<ModInfo, String> {
-    let read_at = |off: u64, len: usize| -> Result<Vec<u8>, String> {
-        let start = usize::try_from(off).map_err(|_| "offset overflows")?;
-        let end = start.checked_add(len).ok_or("range overflows")?;
-        bytes.get(start..end).map(<[u8]>::to_vec).ok_or_else(|| {
-            format!(
-                "range {start}..{end} lies outside the file ({} bytes)",
-                bytes.len()
-            )
-        })
-    };
     Ok(parse_section(&modinfo_section(
-        read_at,
+        read_in(bytes),
         bytes.len() as u64,
     )?))
 }
@@ -88,6 +78,18 @@ fn modinfo_section(
     read_at: impl Fn(u64, usize) -> Result<Vec<u8>, String>,
     len: u64,
 ) -> Result<Vec<u8>, String> {
+    let shdrs = section_headers(&read_at, len)?;
+    match shdrs.iter().find(|(name, _)| name == ".modinfo") {
+        Some((_, sh)) => section(&read_at, sh, len),
+        None => Err("no .modinfo section".into()),
+    }
+}
+
+/// The section headers of an ELF file with their names, in table order.
+pub(crate) fn section_headers(
+    read_at: &impl Fn(u64, usize) -> Result<Vec<u8>, String>,
+    len: u64,
+) -> Result<Vec<(String, SectionHeader)>, String> {
     let head =
         read_at(0, 64.min(len as usize)).map_err(|_| "not an ELF file: too short".to_string())?;
     let header =
@@ -129,20 +131,32 @@ fn modinfo_section(
     let strtab = shdrs
         .get(header.e_shstrndx as usize)
         .ok_or("section name table index out of range")?;
-    let strtab = section(&read_at, strtab, len)?;
-    for sh in &shdrs {
-        let Some(name) = strtab.get(sh.sh_name..) else {
-            continue;
-        };
-        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        if &name[..end] == b".modinfo" {
-            return section(&read_at, sh, len);
-        }
-    }
-    Err("no .modinfo section".into())
+    let strtab = section(read_at, strtab, len)?;
+    Ok(shdrs
+        .into_iter()
+        .map(|sh| {
+            let name = strtab.get(sh.sh_name..).unwrap_or_default();
+            let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+            (String::from_utf8_lossy(&name[..end]).into_owned(), sh)
+        })
+        .collect())
 }
 
-fn section(
+/// An in-memory file as `read_at`.
+pub(crate) fn read_in(bytes: &[u8]) -> impl Fn(u64, usize) -> Result<Vec<u8>, String> + '_ {
+    move |off: u64, len: usize| {
+        let start = usize::try_from(off).map_err(|_| "offset overflows")?;
+        let end = start.checked_add(len).ok_or("range overflows")?;
+        bytes.get(start..end).map(<[u8]>::to_vec).ok_or_else(|| {
+            format!(
+                "range {start}..{end} lies outside the file ({} bytes)",
+                bytes.len()
+            )
+        })
+    }
+}
+
+pub(crate) fn section(
     read_at: &impl Fn(u64, usize) -> Result<Vec<u8>, String>,
     sh: &SectionHeader,
     len: u64,

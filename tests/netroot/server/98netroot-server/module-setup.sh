@@ -15,12 +15,12 @@ depends() {
 installkernel() {
     hostonly='' instmods virtio_pci virtio_net rdma_rxe siw crc32_generic \
         nfsd rpcrdma nvmet nvmet-rdma target_core_mod target_core_file \
-        iscsi_target_mod ib_isert tmpfs
+        iscsi_target_mod ib_isert tmpfs virtio_blk ext4
 }
 
 install() {
     inst_multiple bash cat sleep ip rdma modprobe mount mkdir ln cp stat tr ls \
-        exportfs rpc.mountd poweroff
+        exportfs rpc.mountd poweroff mountpoint modinfo
     inst_dir /var/lib/nfs
     inst_hook cmdline 99 "$moddir/netroot-server-cmdline.sh"
     inst_hook pre-udev 99 "$moddir/netroot-server.sh"

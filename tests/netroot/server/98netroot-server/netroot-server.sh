@@ -28,6 +28,21 @@ net_up() {
     ip link set eth0 up
 }
 
+# A served OS root (tests/netroot/run's os-* scenarios): an ext4 disk with
+# the root tree, exported over NFS at /os, and an ext4 disk with the same
+# tree, served as NVMe namespace 2. The busybox roots are served either way.
+os_disks_up() {
+    modprobe -a virtio_pci virtio_blk ext4 || die "virtio_blk"
+    local i
+    for ((i = 0; i < 50; i++)); do
+        [[ -b /dev/vda ]] && break
+        sleep 0.1
+    done
+    [[ -b /dev/vda ]] || return 0
+    mkdir -p /os && mount -t ext4 /dev/vda /os || die "mount the OS root disk"
+    say "OS root disk: $(cat /os/etc/debian_version 2>/dev/null), $(ls /os/usr/lib/modules)"
+}
+
 # Soft RoCE first: the NVMe-oF and iSER listeners bind to the address and
 # take the RDMA device that owns it when they start; siw comes last (see
 # below).
@@ -51,6 +66,11 @@ nvmet_up() {
     put ipv4 "$cfs/ports/1/addr_adrfam"
     put "$srv_ip" "$cfs/ports/1/addr_traddr"
     put 4420 "$cfs/ports/1/addr_trsvcid"
+    if [[ -b /dev/vdb ]]; then
+        mkdir "$cfs/subsystems/$nqn/namespaces/2"
+        put /dev/vdb "$cfs/subsystems/$nqn/namespaces/2/device_path"
+        put 1 "$cfs/subsystems/$nqn/namespaces/2/enable"
+    fi
     ln -s "$cfs/subsystems/$nqn" "$cfs/ports/1/subsystems/$nqn" || die "nvmet port"
 }
 
@@ -85,6 +105,10 @@ nfs_up() {
     mount -t nfsd nfsd /proc/fs/nfsd || die "nfsd fs"
     mkdir -p /var/lib/nfs /etc
     echo "/export *(rw,no_root_squash,insecure,no_subtree_check,fsid=0)" >/etc/exports
+    if mountpoint -q /os; then
+        mkdir -p /export/os && mount --bind /os /export/os || die "bind the OS root"
+        echo "/export/os *(rw,no_root_squash,insecure,no_subtree_check,fsid=1)" >>/etc/exports
+    fi
     exportfs -r || die "exportfs"
     rpc.mountd -N 2 -N 3 -u || die "rpc.mountd"
     put 10 /proc/fs/nfsd/nfsv4gracetime
@@ -94,16 +118,18 @@ nfs_up() {
     put 8 /proc/fs/nfsd/threads
 }
 
-# iWARP last: siw's listeners are TCP sockets, and an iSER portal bound after
+# iWARP last (where the kernel has siw): siw's listeners are TCP sockets, and an iSER portal bound after
 # siw0 exists could land on siw and collide with the iSCSI TCP portal
 # (rdma_listen() -98). nfsd's wildcard RDMA listener gains siw0 when it
 # appears.
 iwarp_up() {
+    modinfo siw >/dev/null 2>&1 || { say "no siw in this kernel"; return 0; }
     modprobe siw || die "siw"
     rdma link add siw0 type siw netdev eth0 || die "rdma link add siw0"
 }
 
 net_up
+os_disks_up
 roce_up
 nvmet_up
 iser_up
