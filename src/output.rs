@@ -254,6 +254,9 @@ pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()
         let kind = f.kind.name();
         writeln!(out, "  {kind:<9} {:<56} {}", f.dest, f.reason)?;
     }
+    if explain {
+        units_text(out, p)?;
+    }
     if !p.excluded.is_empty() {
         writeln!(out, "\nleft out:")?;
         for e in &p.excluded {
@@ -272,6 +275,38 @@ pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()
             "\nwarnings: {} (listed on stderr with -v)",
             p.warnings.len()
         )?;
+    }
+    Ok(())
+}
+
+/// Units not read as plainly as their name says (masked, aliases, drop-ins):
+/// what systemd reads for each, in order, and what each drop-in sets.
+fn units_text(out: &mut impl Write, p: &Plan) -> io::Result<()> {
+    let shown: Vec<&crate::plan::PlanUnit> = p
+        .units
+        .iter()
+        .filter(|u| u.mask.is_some() || !u.links.is_empty() || !u.changes.is_empty())
+        .collect();
+    if shown.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\nunits as systemd reads them:")?;
+    for u in shown {
+        if let Some(m) = &u.mask {
+            writeln!(
+                out,
+                "  {}: masked by {m}: its want ({}) is dropped",
+                u.name, u.wanted
+            )?;
+            continue;
+        }
+        writeln!(out, "  {}: {}", u.name, u.files.join(" "))?;
+        for l in &u.links {
+            writeln!(out, "      alias {l}")?;
+        }
+        for c in &u.changes {
+            writeln!(out, "      {c}")?;
+        }
     }
     Ok(())
 }

@@ -105,7 +105,9 @@ impl Fake {
                     name: n.to_string(),
                     inner: inner.clone(),
                     source: src(&inner),
-                    unit: Unit::parse(t),
+                    unit: Unit::parse_file(t, &inner),
+                    links: Vec::new(),
+                    dropins: Vec::new(),
                     doc_confs: Vec::new(),
                 },
             );

@@ -26,7 +26,7 @@ pub use lookups::{
 pub use modprobe::ModprobeFile;
 pub use programs::{Program, ProgramRef, Programs};
 pub use rules::Rules;
-pub use units::{ConfFile, UnitFile, Units};
+pub use units::{ConfFile, DropinFile, UnitFile, Units};
 
 use crate::error::Warning;
 use crate::kmod::ModDb;
@@ -97,7 +97,7 @@ impl Facts {
             .extend(config_warnings);
         let rules = rules::read(root, &inputs.extra_rules, &db, &mut warnings)?;
         let sel = &inputs.selection;
-        let units = units::read(root, &rules, &sel.protocols, &mut warnings)?;
+        let units = units::read(root, &rules, &sel.protocols)?;
         let programs = programs::read(root, &rules, &units, &db)?;
         let host = match sel.mode {
             Mode::Hostonly => Some(host::read(inputs, &db, &rules)?),

@@ -75,8 +75,9 @@ pub fn read(root: &Root, rules: &Rules, units: &Units, db: &ModDb) -> Result<Pro
             queue.push_back(ProgramRef::Udev(w.to_string()));
         }
     }
-    for f in units.files.values() {
-        for words in f.unit.exec_lines(None) {
+    for (name, f) in &units.files {
+        let (_, instance) = crate::systemd::split_instance(name);
+        for words in f.unit.exec_lines(instance.as_deref()) {
             queue.push_back(ProgramRef::Command(words[0].clone()));
         }
     }

@@ -1,20 +1,22 @@
 //! systemd units the RDMA rules can want, what they want in turn, and the
-//! module lists (modules-load.d format) they load: read from one overlay of
-//! `{/etc,/run,/usr/local/lib,/usr/lib,/lib}/systemd/system`, with
-//! rdma-initrd's own units and confs standing in where the root has no RDMA
-//! rules at all. Also every `/etc/rdma/modules/*.conf` (generic images take
-//! them all).
+//! module lists (modules-load.d format) they load: found in
+//! `{/etc,/run,/usr/local/lib,/usr/lib,/lib}/systemd/system` as systemd finds
+//! them (aliases, masks, drop-ins: [`crate::systemd::lookup`]) and read with
+//! their drop-ins applied, with rdma-initrd's own units and confs standing in
+//! where the root has no RDMA rules at all. Also every
+//! `/etc/rdma/modules/*.conf` (generic images take them all).
 
 use super::Rules;
-use crate::error::{InputError, Warning};
-use crate::overlay;
-use crate::root::{read_capped, Root, MAX_CONFIG_FILE};
+use crate::error::InputError;
+use crate::root::{list_host_dir, read_capped, Root, MAX_CONFIG_FILE};
 use crate::source::Source;
+use crate::systemd::lookup::{self, Lookup, Node, UnitDir, UnitDirs};
 use crate::systemd::{self, Unit};
 use crate::udev::eval::{self, EffectKind};
 use crate::units;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 /// Where the module lists live.
 pub const CONF_DIR: &str = "/etc/rdma/modules";
@@ -26,10 +28,24 @@ pub struct UnitFile {
     /// Its path inside the root (or image).
     pub inner: String,
     pub source: Source,
+    /// The unit with its drop-ins applied.
     pub unit: Unit,
+    /// The alias symlinks systemd follows from the name wanted to `name`.
+    pub links: Vec<(String, Source)>,
+    /// Its drop-ins in the order systemd applies them.
+    pub dropins: Vec<DropinFile>,
     /// Configuration files under /etc it names (`Documentation=file:...`)
     /// that exist: a daemon's configuration.
     pub doc_confs: Vec<(String, Source)>,
+}
+
+/// A drop-in of a unit.
+#[derive(Debug, Clone)]
+pub struct DropinFile {
+    pub inner: String,
+    /// None for a mask (a symlink to /dev/null or an empty file): it sets
+    /// nothing and hides the same name in lower directories.
+    pub source: Option<Source>,
 }
 
 /// A module list.
@@ -43,8 +59,11 @@ pub struct ConfFile {
 
 #[derive(Debug, Clone, Default)]
 pub struct Units {
-    /// By file name.
+    /// By the unit name wanted (an instance has its own: its drop-ins can
+    /// differ from another instance's).
     pub files: BTreeMap<String, UnitFile>,
+    /// Units wanted whose file is a mask: the mask's path.
+    pub masked: BTreeMap<String, String>,
     /// Module lists, by path inside the root: those the units load and those
     /// of /etc/rdma/modules.
     pub confs: BTreeMap<String, ConfFile>,
@@ -53,24 +72,18 @@ pub struct Units {
 }
 
 impl Units {
-    /// The file of a unit (an instance `a@b.service` is `a@.service`).
+    /// The unit file read for a unit name (an instance's, or else its
+    /// template's).
     pub fn get(&self, unit: &str) -> Option<&UnitFile> {
-        self.files.get(&systemd::split_instance(unit).0)
+        self.files
+            .get(unit)
+            .or_else(|| self.files.get(&systemd::split_instance(unit).0))
     }
 }
 
 /// Read every unit the RDMA rules (or `--protocol`) can want, transitively.
-pub fn read(
-    root: &Root,
-    rules: &Rules,
-    protocols: &[String],
-    warnings: &mut Vec<Warning>,
-) -> Result<Units> {
-    let dirs = overlay::root_dirs(systemd::UNIT_DIRS);
-    let found: BTreeMap<String, overlay::File> = overlay::walk(root, &dirs, |_| true, warnings)?
-        .into_iter()
-        .map(|f| (f.name.clone(), f))
-        .collect();
+pub fn read(root: &Root, rules: &Rules, protocols: &[String]) -> Result<Units> {
+    let dirs = read_unit_dirs(root)?;
     let mut out = Units::default();
     let mut queue: Vec<String> = eval::all_effects(&rules.rdma)
         .into_iter()
@@ -86,20 +99,25 @@ pub fn read(
         if !seen.insert(unit.clone()) {
             continue;
         }
-        let (file_name, instance) = systemd::split_instance(&unit);
-        if !out.files.contains_key(&file_name) {
-            let Some(f) = read_unit(root, &found, &file_name, rules.own)? else {
+        let (_, instance) = systemd::split_instance(&unit);
+        let f = match dirs.lookup(&unit) {
+            Lookup::Masked { path } => {
+                out.masked.insert(unit.clone(), path);
                 continue;
-            };
-            out.files.insert(file_name.clone(), f);
-        }
-        let f = &out.files[&file_name];
+            }
+            Lookup::Found(found) => read_found(root, &found)?,
+            Lookup::Missing => match own_unit(&unit, rules.own) {
+                Some(f) => f,
+                None => continue,
+            },
+        };
         queue.extend(f.unit.wants(instance.as_deref()));
         for words in f.unit.exec_lines(instance.as_deref()) {
             if systemd::is_modules_load(&words[0]) {
                 conf_paths.extend(words[1..].iter().cloned());
             }
         }
+        out.files.insert(unit.clone(), f);
     }
     for n in root.list_dir(CONF_DIR)? {
         if n.ends_with(".conf") {
@@ -124,30 +142,149 @@ pub fn read(
     Ok(out)
 }
 
-/// A unit file from the overlay, or rdma-initrd's own when it stands in.
-fn read_unit(
-    root: &Root,
-    found: &BTreeMap<String, overlay::File>,
-    file_name: &str,
-    own: bool,
-) -> Result<Option<UnitFile>> {
-    let (inner, source, text) = match found.get(file_name) {
-        Some(f) => {
-            let host = f.source.host().expect("a file");
-            let text = std::fs::read_to_string(host).with_context(|| host.display().to_string())?;
-            (f.inner.clone(), f.source.clone(), text)
+/// The unit directories of the root, listed for [`UnitDirs::lookup`]: each
+/// entry's kind, the targets of symlinks and whether they end at /dev/null
+/// or an empty file, and the `*.conf` entries of `NAME.d` directories.
+pub fn read_unit_dirs(root: &Root) -> Result<UnitDirs> {
+    let mut out = UnitDirs::default();
+    let mut seen = BTreeSet::new();
+    for d in systemd::UNIT_DIRS {
+        let host = root
+            .resolve(d)
+            .with_context(|| root.display(Path::new(d)))?;
+        if !host.is_dir() || !seen.insert(host.clone()) {
+            continue;
         }
-        None if own => match units::UNITS
-            .iter()
-            .find(|e| e.dest.rsplit('/').next() == Some(file_name))
-        {
-            Some(e) => (e.dest.to_string(), Source::Own(e), e.text.to_string()),
-            None => return Ok(None),
-        },
-        None => return Ok(None),
+        let mut entries = BTreeMap::new();
+        for n in list_host_dir(&host)? {
+            if n.starts_with('.') {
+                continue;
+            }
+            let inner = format!("{d}/{n}");
+            let node = read_node(root, &inner, n.ends_with(".d"))?;
+            entries.insert(n, node);
+        }
+        out.dirs.push(UnitDir {
+            path: d.to_string(),
+            resolved: root.inner(&host).display().to_string(),
+            entries,
+        });
+    }
+    Ok(out)
+}
+
+/// What is at `inner` (a path inside the root); `list`: a directory's
+/// `*.conf` entries are read too.
+fn read_node(root: &Root, inner: &str, list: bool) -> Result<Node> {
+    let (parent, name) = inner.rsplit_once('/').expect("an absolute path");
+    let host = root.resolve(parent)?.join(name);
+    let md = std::fs::symlink_metadata(&host).with_context(|| host.display().to_string())?;
+    let end = root.resolve(inner)?;
+    let is_null = |end: &Path| {
+        root.inner(end) == Path::new("/dev/null")
+            || std::fs::metadata(end).is_ok_and(|m| m.is_file() && m.len() == 0)
     };
-    let unit = Unit::parse(&text);
-    let mut doc_confs = Vec::new();
+    if md.file_type().is_symlink() && !end.is_dir() {
+        let target = std::fs::read_link(&host).with_context(|| host.display().to_string())?;
+        return Ok(Node::Link {
+            target: target.display().to_string(),
+            null: is_null(&end),
+        });
+    }
+    if end.is_dir() {
+        let mut confs = BTreeMap::new();
+        if list {
+            for n in list_host_dir(&end)? {
+                if n.starts_with('.') || !n.ends_with(".conf") {
+                    continue;
+                }
+                confs.insert(n.clone(), read_node(root, &format!("{inner}/{n}"), false)?);
+            }
+        }
+        return Ok(Node::Dir { confs });
+    }
+    Ok(Node::File {
+        empty: is_null(&end),
+    })
+}
+
+/// A unit's text, read whole (capped).
+fn read_text(root: &Root, inner: &str) -> Result<(Source, String)> {
+    let host = root.resolve(inner)?;
+    let bytes = read_capped(&host, MAX_CONFIG_FILE).with_context(|| host.display().to_string())?;
+    Ok((
+        Source::root(inner, host),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    ))
+}
+
+/// A unit found in the root: its file, the aliases followed to it, and its
+/// drop-ins applied in order.
+fn read_found(root: &Root, found: &lookup::Found) -> Result<UnitFile> {
+    let (source, text) = read_text(root, &found.fragment)?;
+    let mut unit = Unit::parse_file(&text, &found.fragment);
+    let mut dropins = Vec::new();
+    for d in &found.dropins {
+        if d.null {
+            dropins.push(DropinFile {
+                inner: d.path.clone(),
+                source: None,
+            });
+            continue;
+        }
+        let (source, text) = read_text(root, &d.path)?;
+        unit.extend(Unit::parse_file(&text, &d.path));
+        dropins.push(DropinFile {
+            inner: d.path.clone(),
+            source: Some(source),
+        });
+    }
+    let links = found
+        .links
+        .iter()
+        .map(|l| Ok((l.clone(), Source::root(l.clone(), root.resolve(l)?))))
+        .collect::<Result<Vec<_>>>()?;
+    let name = found
+        .fragment
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok(UnitFile {
+        doc_confs: doc_confs(root, &unit)?,
+        name,
+        inner: found.fragment.clone(),
+        source,
+        unit,
+        links,
+        dropins,
+    })
+}
+
+/// rdma-initrd's own unit for `unit` where it stands in.
+fn own_unit(unit: &str, own: bool) -> Option<UnitFile> {
+    if !own {
+        return None;
+    }
+    let file_name = systemd::split_instance(unit).0;
+    let e = units::UNITS
+        .iter()
+        .find(|e| e.dest.rsplit('/').next() == Some(file_name.as_str()))?;
+    Some(UnitFile {
+        name: file_name,
+        inner: e.dest.to_string(),
+        source: Source::Own(e),
+        unit: Unit::parse_file(e.text, e.dest),
+        links: Vec::new(),
+        dropins: Vec::new(),
+        doc_confs: Vec::new(),
+    })
+}
+
+/// Configuration files under /etc a unit names (`Documentation=file:...`)
+/// that exist.
+fn doc_confs(root: &Root, unit: &Unit) -> Result<Vec<(String, Source)>> {
+    let mut out = Vec::new();
     for doc in unit
         .values("Documentation")
         .flat_map(|v| v.split_ascii_whitespace())
@@ -156,16 +293,10 @@ fn read_unit(
     {
         let host = root.resolve(doc)?;
         if host.is_file() {
-            doc_confs.push((doc.to_string(), Source::root(doc, host)));
+            out.push((doc.to_string(), Source::root(doc, host)));
         }
     }
-    Ok(Some(UnitFile {
-        name: file_name.to_string(),
-        inner,
-        source,
-        unit,
-        doc_confs,
-    }))
+    Ok(out)
 }
 
 /// A module list of the root, or rdma-initrd's own where it stands in;

@@ -168,6 +168,42 @@ impl PlanFile {
     }
 }
 
+/// How a unit wanted was found (`systemctl cat` of it lists `files`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnitState {
+    /// Found in the root.
+    Root,
+    /// Not in the root: rdma-initrd's own (units/).
+    Embedded,
+    /// Its file is a mask (a symlink to /dev/null, or empty): the want of it
+    /// is dropped, as systemd drops it.
+    Masked,
+    /// Nowhere.
+    Missing,
+}
+
+/// A unit the rules (or `--protocol`) want, directly or through another
+/// unit, and the files systemd reads for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanUnit {
+    pub name: String,
+    pub wanted: String,
+    pub state: UnitState,
+    /// The unit file, then its drop-ins in the order systemd applies them
+    /// (what `systemctl cat` shows), paths inside the root.
+    pub files: Vec<String>,
+    /// Alias symlinks followed from the name to the unit file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    /// The mask, for a masked unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask: Option<String>,
+    /// What each drop-in sets: "PATH: KEY, KEY".
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+}
+
 /// A module to load at boot whatever the hardware, without systemd
 /// (`--protocol` with `--init udev`).
 #[derive(Debug, Clone, Serialize)]
@@ -231,6 +267,9 @@ pub struct Plan {
     pub protocols: Vec<String>,
     /// Roots over RDMA the image can mount, each with why.
     pub netroot: Vec<NetRootFact>,
+    /// The units wanted, in the order they were followed, with the files
+    /// read for each.
+    pub units: Vec<PlanUnit>,
     pub modules: Vec<PlanModule>,
     pub firmware: Vec<PlanFirmware>,
     pub files: Vec<PlanFile>,
@@ -343,6 +382,7 @@ pub fn plan(facts: &Facts, sel: &Selection) -> Result<Plan> {
         devices: demand.reports,
         protocols: demand.protocols.into_iter().collect(),
         netroot: demand.netroots,
+        units: units.units,
         modules: modules.modules,
         firmware: firmware.0,
         files: files.files,

@@ -3,10 +3,14 @@
 //! the lists they load (and a drop-in ordering them before initrd.target
 //! where they lack it); other services are daemons, installed with their
 //! programs and configuration where systemd can start them. The module
-//! lists' names become requests.
+//! lists' names become requests. A unit is read with its drop-ins applied
+//! (they are installed at their own paths, each with what it sets); a
+//! masked unit is not followed: its want is dropped, as systemd drops it.
 
 use super::warning::NotInstalled;
-use super::{FileKind, Init, Mode, PlanFile, Reason, Request, Selection, Warning};
+use super::{
+    FileKind, Init, Mode, PlanFile, PlanUnit, Reason, Request, Selection, UnitState, Warning,
+};
 use crate::facts::{programs::ProgramRef, Facts, UnitFile};
 use crate::kmod::config::Origin;
 use crate::source::Source;
@@ -27,6 +31,10 @@ pub struct UnitGraph {
     pub conf_names: BTreeMap<String, Vec<(String, usize)>>,
     pub requests: Vec<Request>,
     pub warnings: Vec<Warning>,
+    /// Every unit wanted, with the files read for it.
+    pub units: Vec<PlanUnit>,
+    /// Lists a drop-in's Exec line names: the line.
+    pub conf_via: BTreeMap<String, String>,
 }
 
 pub fn walk(facts: &Facts, sel: &Selection, wants: &[(String, Origin)]) -> Result<UnitGraph> {
@@ -43,24 +51,67 @@ pub fn walk(facts: &Facts, sel: &Selection, wants: &[(String, Origin)]) -> Resul
             continue;
         }
         let (file_name, instance) = systemd::split_instance(&unit);
+        if let Some(mask) = facts.units.masked.get(&unit) {
+            g.units.push(PlanUnit {
+                name: unit.clone(),
+                wanted: why,
+                state: UnitState::Masked,
+                files: Vec::new(),
+                links: Vec::new(),
+                mask: Some(mask.clone()),
+                changes: Vec::new(),
+            });
+            continue;
+        }
         let Some(f) = facts.units.get(&unit) else {
+            g.units.push(PlanUnit {
+                name: unit.clone(),
+                wanted: why.clone(),
+                state: UnitState::Missing,
+                files: Vec::new(),
+                links: Vec::new(),
+                mask: None,
+                changes: Vec::new(),
+            });
             g.warnings.push(Warning::UnitMissing { unit, why });
             continue;
         };
+        g.units.push(PlanUnit {
+            name: unit.clone(),
+            wanted: why.clone(),
+            state: if f.source.is_own() {
+                UnitState::Embedded
+            } else {
+                UnitState::Root
+            },
+            files: std::iter::once(f.inner.clone())
+                .chain(f.dropins.iter().map(|d| d.inner.clone()))
+                .collect(),
+            links: f.links.iter().map(|(l, _)| l.clone()).collect(),
+            mask: None,
+            changes: f
+                .dropins
+                .iter()
+                .map(|d| match &d.source {
+                    None => format!("{}: a mask, sets nothing", d.inner),
+                    Some(_) => format!("{}: {}", d.inner, f.unit.keys_of(&d.inner).join(", ")),
+                })
+                .collect(),
+        });
         let why = if f.source.is_own() {
             format!("{why}; the root has no {file_name}: rdma-initrd's own")
         } else {
             why
         };
-        let loaders: Vec<Vec<String>> = f
+        let loaders: Vec<systemd::ExecLine> = f
             .unit
-            .exec_lines(instance.as_deref())
+            .exec(instance.as_deref())
             .into_iter()
-            .filter(|w| systemd::is_modules_load(&w[0]))
+            .filter(|l| systemd::is_modules_load(&l.words[0]))
             .collect();
         let follow = if file_name.ends_with(".target") {
             if systemd_init {
-                g.files.push(unit_file(f, &why));
+                g.files.extend(unit_files(f, &unit, &why));
             }
             true
         } else if !loaders.is_empty() {
@@ -95,8 +146,38 @@ pub fn walk(facts: &Facts, sel: &Selection, wants: &[(String, Origin)]) -> Resul
     Ok(g)
 }
 
-fn unit_file(f: &UnitFile, why: &str) -> PlanFile {
-    PlanFile::new(FileKind::Unit, f.source.clone(), f.inner.clone(), why)
+/// A unit's files in the image: the unit file, the alias links systemd
+/// follows to it (copied as the link resolves: generators that keep
+/// symlinks, such as dracut's, keep it a link), and its drop-ins at their
+/// own paths, each with what it sets.
+fn unit_files(f: &UnitFile, unit: &str, why: &str) -> Vec<PlanFile> {
+    let mut out = vec![PlanFile::new(
+        FileKind::Unit,
+        f.source.clone(),
+        f.inner.clone(),
+        why,
+    )];
+    for (l, source) in &f.links {
+        out.push(PlanFile::new(
+            FileKind::Unit,
+            source.clone(),
+            l.clone(),
+            format!("{unit} is an alias of {} ({why})", f.inner),
+        ));
+    }
+    for d in &f.dropins {
+        let Some(source) = &d.source else { continue };
+        out.push(PlanFile::new(
+            FileKind::Unit,
+            source.clone(),
+            d.inner.clone(),
+            format!(
+                "drop-in of {unit} setting {} ({why})",
+                f.unit.keys_of(&d.inner).join(", ")
+            ),
+        ));
+    }
+    out
 }
 
 /// A service that runs systemd-modules-load: the unit, a drop-in where it
@@ -106,12 +187,12 @@ fn loader(
     f: &UnitFile,
     unit: &str,
     why: &str,
-    loaders: &[Vec<String>],
+    loaders: &[systemd::ExecLine],
     systemd_init: bool,
     confs: &mut BTreeSet<String>,
 ) {
     if systemd_init {
-        g.files.push(unit_file(f, why));
+        g.files.extend(unit_files(f, unit, why));
         let before_initrd = f
             .unit
             .values("Before")
@@ -126,20 +207,38 @@ fn loader(
             ));
         }
     }
-    for words in loaders {
-        if systemd_init {
+    if systemd_init {
+        for l in f.unit.exec(systemd::split_instance(unit).1.as_deref()) {
             g.programs.push((
-                ProgramRef::Command(words[0].clone()),
-                format!("ExecStart of {unit}"),
+                ProgramRef::Command(l.words[0].clone()),
+                exec_why(f, unit, &l),
             ));
         }
-        for conf in &words[1..] {
+    }
+    for l in loaders {
+        for conf in &l.words[1..] {
             confs.insert(conf.clone());
+            if l.file != f.inner {
+                g.conf_via.insert(
+                    conf.clone(),
+                    format!("{} of {unit} ({}:{})", l.key, l.file, l.line),
+                );
+            }
             g.unit_confs
                 .entry(unit.to_string())
                 .or_default()
                 .push(conf.clone());
         }
+    }
+}
+
+/// Why a program of a unit's Exec line is planned: the key and unit, and
+/// the drop-in that set it.
+fn exec_why(f: &UnitFile, unit: &str, l: &systemd::ExecLine) -> String {
+    if l.file == f.inner || l.file.is_empty() {
+        format!("{} of {unit}", l.key)
+    } else {
+        format!("{} of {unit}, set by {}:{}", l.key, l.file, l.line)
     }
 }
 
@@ -188,10 +287,12 @@ fn daemon(
         });
         return false;
     }
-    g.files.push(unit_file(f, why));
-    for e in execs {
-        g.programs
-            .push((ProgramRef::Command(e), format!("ExecStart of {unit}")));
+    g.files.extend(unit_files(f, unit, why));
+    for l in f.unit.exec(instance) {
+        g.programs.push((
+            ProgramRef::Command(l.words[0].clone()),
+            exec_why(f, unit, &l),
+        ));
     }
     for (inner, source) in &f.doc_confs {
         g.files.push(PlanFile::new(
@@ -214,6 +315,8 @@ fn lists(g: &mut UnitGraph, facts: &Facts, confs: &BTreeSet<String>) -> Result<(
         let names = cf.names.clone()?;
         let why = if cf.source.is_own() {
             format!("the root has no {conf}: rdma-initrd's own")
+        } else if let Some(via) = g.conf_via.get(conf) {
+            format!("modules-load list of {via}")
         } else {
             "modules-load list of an RDMA unit".to_string()
         };
