@@ -141,3 +141,120 @@ fn verify_accepts_a_stripped_module_and_names_another_build() {
     );
     assert!(out.contains("missing 1 item(s)"), "only that module: {out}");
 }
+
+/// A DKMS (or MOFED) build of an in-tree RDMA module in updates/dkms, which
+/// depmod chooses over the kernel's: the plan takes it, `install` puts that
+/// build in the image and verify accepts it; the kernel's own build in its
+/// place does not verify. (The VM suites prove the same for dracut 059 and
+/// 106 and for initramfs-tools, with an out-of-tree siw as well:
+/// tests/netroot/run's dkms-module checks.)
+#[test]
+fn a_dkms_build_goes_in_as_depmod_chose_it() {
+    let inp = inputs();
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    let md = tree.join("lib/modules").join(&inp.kver);
+    std::fs::create_dir_all(&md).unwrap();
+    let src = inp.moddir(&inp.kroot);
+    sh(
+        &format!(
+            "cp -al '{0}/kernel' '{1}/kernel' && find '{0}' -maxdepth 1 -type f -exec cp {{}} '{1}/' \\;",
+            src.display(),
+            md.display()
+        ),
+        t.path(),
+    );
+    let inbox = "kernel/drivers/infiniband/sw/rxe/rdma_rxe.ko";
+    std::fs::create_dir_all(md.join("updates/dkms")).unwrap();
+    sh(
+        &format!(
+            "objcopy -O binary --only-section=.modinfo '{0}' mi && printf 'version=9.9-dkms\\0' >> mi && objcopy --update-section .modinfo=mi '{0}' '{1}'",
+            md.join(inbox).display(),
+            md.join("updates/dkms/rdma_rxe.ko").display()
+        ),
+        t.path(),
+    );
+    sh(
+        &format!("depmod -b '{}' '{}'", tree.display(), inp.kver),
+        t.path(),
+    );
+    let (_keep, rdma_core) = crate::common::rdma_core_copy();
+    let sel: Vec<String> = [
+        "--root",
+        rdma_core.to_str().unwrap(),
+        "--moddir",
+        md.to_str().unwrap(),
+        "--kver",
+        &inp.kver,
+        "--generic",
+        "--driver",
+        "rdma_rxe",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let with = |first: &[&str], extra: &[&str]| {
+        let mut a: Vec<&str> = first.to_vec();
+        a.extend(sel.iter().map(String::as_str));
+        a.extend(extra);
+        run(&a)
+    };
+
+    let (code, out, err) = with(&["plan", "--json"], &[]);
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rxe = plan["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "rdma_rxe")
+        .expect("rdma_rxe planned");
+    assert_eq!(rxe["relpath"], "updates/dkms/rdma_rxe.ko", "{rxe}");
+
+    let img = t.path().join("a.img");
+    let (code, _, err) = with(
+        &[
+            "install",
+            "--output",
+            img.to_str().unwrap(),
+            "--compress",
+            "none",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let x = t.path().join("x");
+    unpack(&img, &x, "cat");
+    let found = sh("find . -name 'rdma_rxe.ko*' | LC_ALL=C sort", &x);
+    assert_eq!(
+        found.trim(),
+        format!("./lib/modules/{}/updates/dkms/rdma_rxe.ko", inp.kver),
+        "the image holds the build depmod chose, and only that"
+    );
+    let (code, out, err) = with(&["verify"], &[img.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // The kernel's own build where depmod chose the DKMS one: named.
+    std::fs::copy(
+        md.join(inbox),
+        x.join(format!("lib/modules/{}/updates/dkms/rdma_rxe.ko", inp.kver)),
+    )
+    .unwrap();
+    let inbox_img = t.path().join("inbox.img");
+    sh(
+        &format!(
+            "find . | LC_ALL=C sort | cpio -o -H newc --quiet > '{}'",
+            inbox_img.display()
+        ),
+        &x,
+    );
+    let (code, out, _) = with(&["verify"], &[inbox_img.to_str().unwrap()]);
+    assert_eq!(
+        code, 1,
+        "the inbox build must not pass for the DKMS one: {out}"
+    );
+    assert!(
+        out.contains("module rdma_rxe (updates/dkms/rdma_rxe.ko): differs"),
+        "{out}"
+    );
+}

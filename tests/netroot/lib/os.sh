@@ -44,7 +44,7 @@ os_prepare() {
     key=$( {
         echo "$tar"
         sha256sum <"$deb"
-        cat "$here"/os/*.* "$here"/os/netroot-os-* "$here"/os/site/* "$here"/client/99netroot-client/* "$here/lib/os.sh" \
+        cat "$here"/os/*.* "$here"/os/netroot-os-* "$here"/os/site/* "$here"/client/99netroot-client/* "$here/lib/os.sh" "$here/lib/siw.sh" \
             "$here"/server/98netroot-server/* "$here/export/init" "$(command -v busybox)"
         dracut --version 2>&1
     } | sha256sum | cut -c1-16)
@@ -95,6 +95,11 @@ os_in_root() {
     in_os dpkg -i /tmp/rdma-initrd.deb || return 1
     rm "$R/tmp/rdma-initrd.deb"
     os_place_test_files "$R" || return 1
+    # A DKMS build of an in-tree RDMA module (lib/siw.sh): depmod in the
+    # root chooses it; the root's dracut must put that one in the image.
+    dkms_replacement "$(find "$R/usr/lib/modules/$K/kernel" -name 'rdma_rxe.ko*' | head -n1)" \
+        "$R/usr/lib/modules/$K/updates/dkms/rdma_rxe.ko" && in_os depmod "$K" || return 1
+    echo "os: $(in_os modinfo -k "$K" -F filename rdma_rxe) (version $(in_os modinfo -k "$K" -F version rdma_rxe))"
     echo "os: Debian $(cat "$R/etc/debian_version") root: kernel $K, $(in_os dracut --version)," \
         "systemd $(in_os dpkg-query -W -f '${Version}' systemd), rdma-core $(in_os dpkg-query -W -f '${Version}' rdma-core)," \
         "$(in_os rdma-initrd --version)"
@@ -121,6 +126,8 @@ os_in_root() {
         echo "$os_conf_module is in the image: os-root-confs could not tell"
         return 1
     fi
+    grep -q "/updates/dkms/rdma_rxe\.ko" "$out/client.list" ||
+        echo "os: the root's dracut did not take updates/dkms/rdma_rxe.ko (the boot's dkms-module check will say)"
     printf '# Added by tests/netroot/run after the image was built (os-root-confs)\n%s\n' \
         "$os_conf_module" >>"$R/etc/rdma/modules/rdma.conf"
 }
@@ -159,7 +166,7 @@ os_nvmf_root=("root=UUID=$os_uuid_nvme" rw "rd.nvmf.discover=rdma,$server_ip,,44
     netroot.expect=nvmf "netroot.conf-module=$os_conf_module")
 # The checks of a node that booted (tests/netroot/os/netroot-os-check), and
 # the initrd's (the stand-in's device, the units before switch-root).
-os_checks=(rdma-device "${roce[@]/#/unit:}" root-rdma system-state failed-units rdma-hw-target
+os_checks=(rdma-device dkms-module "${roce[@]/#/unit:}" root-rdma system-state failed-units rdma-hw-target
     loaders-after-switch-root network-pre shutdown-fabric)
 # Which boot each scenario reads.
 declare -A os_boot_of=([os-nfs-roce]=os-nfs [os-nvmf-roce]=os-nvmf [os-root-confs]=os-nfs

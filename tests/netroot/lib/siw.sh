@@ -39,9 +39,32 @@ siw_build() {
     rm -rf "$src.tmp"
 }
 
+# The version a DKMS replacement says it is.
+dkms_version=rdma-initrd-test-dkms
+
+# dkms_replacement SRC OUT: SRC (a module, compressed or not) rebuilt as
+# another build of itself: its .modinfo with version=$dkms_version added.
+dkms_replacement() {
+    local src=$1 out=$2 tmp
+    tmp=$(mktemp -d) || return 1
+    case $src in
+        *.xz) xz -dc "$src" >"$tmp/m.ko" ;;
+        *.zst) zstd -qdc "$src" >"$tmp/m.ko" ;;
+        *) cp "$src" "$tmp/m.ko" ;;
+    esac || return 1
+    objcopy -O binary --only-section=.modinfo "$tmp/m.ko" "$tmp/modinfo" &&
+        printf 'version=%s\0' "$dkms_version" >>"$tmp/modinfo" &&
+        mkdir -p "$(dirname "$out")" &&
+        objcopy --update-section .modinfo="$tmp/modinfo" "$tmp/m.ko" "$out" || { rm -rf "$tmp"; return 1; }
+    rm -rf "$tmp"
+}
+
 siw_tree() {
     local cache=$1 kroot=$2 kver=$3
-    local tree=$cache/netroot/$kver-siw
+    local tree=$cache/netroot/$kver-dkms ko=$cache/netroot/siw-$kver.ko
+    if [[ ! -s $ko ]]; then
+        siw_build "$cache" "$kver" "$ko.tmp" && mv "$ko.tmp" "$ko" || return 1
+    fi
     if [[ ! -e $tree/.complete ]]; then
         rm -rf "$tree" "$tree.tmp"
         local md=$tree.tmp/lib/modules/$kver
@@ -51,7 +74,10 @@ siw_tree() {
         cp -al "$kroot/lib/modules/$kver/kernel" "$md/kernel" || return 1
         find "$kroot/lib/modules/$kver" -maxdepth 1 -type f -exec cp {} "$md/" \;
         cp "$kroot/boot/"* "$tree.tmp/boot/"
-        siw_build "$cache" "$kver" "$md/updates/drivers/infiniband/sw/siw/siw.ko" || return 1
+        mkdir -p "$md/updates/dkms"
+        cp "$ko" "$md/updates/dkms/siw.ko" || return 1
+        dkms_replacement "$(find "$md/kernel" -name 'rdma_rxe.ko*' | head -n1)" "$md/updates/dkms/rdma_rxe.ko" ||
+            return 1
         depmod -b "$tree.tmp" "$kver" || return 1
         touch "$tree.tmp/.complete"
         mv "$tree.tmp" "$tree"
