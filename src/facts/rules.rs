@@ -148,7 +148,19 @@ fn is_rdma_request(db: &ModDb, req: &str) -> bool {
             .unwrap_or(false)
 }
 
-/// A module under drivers/infiniband/ (a provider, the core, or a ULP).
+/// An RDMA module (a provider, the core, or a ULP): one under
+/// drivers/infiniband/ (the kernel's, or MOFED's
+/// `extra/mlnx-ofa_kernel/drivers/infiniband/`), or, outside the kernel's
+/// own tree (`updates/`, `updates/dkms/`, `extra/`, `weak-updates/`: where
+/// DKMS and MOFED install their builds), `ib_core` or a module that depends
+/// on it (modules.dep lists the whole closure).
 pub fn is_rdma_module(db: &ModDb, m: &str) -> bool {
-    matches!(db.kind(m), ModKind::File(p) if p.starts_with(RDMA_DIR) || p.contains("/drivers/infiniband/"))
+    match db.kind(m) {
+        ModKind::File(p) if p.starts_with(RDMA_DIR) || p.contains("/drivers/infiniband/") => true,
+        ModKind::File(p) if !p.starts_with("kernel/") => {
+            name::normalize_modname(m) == "ib_core"
+                || db.dependencies(m).iter().any(|d| d == "ib_core")
+        }
+        _ => false,
+    }
 }

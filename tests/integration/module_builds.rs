@@ -143,7 +143,8 @@ fn verify_accepts_a_stripped_module_and_names_another_build() {
 }
 
 /// A DKMS (or MOFED) build of an in-tree RDMA module in updates/dkms, which
-/// depmod chooses over the kernel's: the plan takes it, `install` puts that
+/// depmod chooses over the kernel's: a rule loading it is an RDMA rule, the
+/// plan takes that build, `install` puts that
 /// build in the image and verify accepts it; the kernel's own build in its
 /// place does not verify. (The VM suites prove the same for dracut 059 and
 /// 106 and for initramfs-tools, with an out-of-tree siw as well:
@@ -179,6 +180,15 @@ fn a_dkms_build_goes_in_as_depmod_chose_it() {
         t.path(),
     );
     let (_keep, rdma_core) = crate::common::rdma_core_copy();
+    // A NIC's rule that loads the RDMA half, which DKMS replaced: the rule
+    // concerns RDMA although the module is outside drivers/infiniband/.
+    let rules = rdma_core.join("etc/udev/rules.d");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("91-nic.rules"),
+        "SUBSYSTEM==\"net\", ENV{ID_NET_DRIVER}==\"virtio_net\", RUN{builtin}+=\"kmod load rdma_rxe\"\n",
+    )
+    .unwrap();
     let sel: Vec<String> = [
         "--root",
         rdma_core.to_str().unwrap(),
@@ -187,8 +197,6 @@ fn a_dkms_build_goes_in_as_depmod_chose_it() {
         "--kver",
         &inp.kver,
         "--generic",
-        "--driver",
-        "rdma_rxe",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -208,7 +216,7 @@ fn a_dkms_build_goes_in_as_depmod_chose_it() {
         .unwrap()
         .iter()
         .find(|m| m["name"] == "rdma_rxe")
-        .expect("rdma_rxe planned");
+        .expect("rdma_rxe planned from the NIC's rule");
     assert_eq!(rxe["relpath"], "updates/dkms/rdma_rxe.ko", "{rxe}");
 
     let img = t.path().join("a.img");
