@@ -60,6 +60,18 @@ pub fn unpack(img: &Path, dir: &Path, decompress: &str) {
     );
 }
 
+/// Pack an unpacked tree back into an uncompressed cpio image with the
+/// system's cpio.
+pub fn pack(dir: &Path, img: &Path) {
+    sh(
+        &format!(
+            "find . | LC_ALL=C sort | cpio -o -H newc --quiet > '{}'",
+            img.display()
+        ),
+        dir,
+    );
+}
+
 fn tree_files(dir: &Path) -> BTreeSet<String> {
     walkdir::WalkDir::new(dir)
         .into_iter()
@@ -446,13 +458,7 @@ fn dracut_module_builds_a_complete_image() {
     assert_eq!(ko.lines().count(), 1, "{ko}");
     std::fs::remove_file(x.join(ko.trim())).unwrap();
     let broken = t.path().join("broken.img");
-    sh(
-        &format!(
-            "find . | LC_ALL=C sort | cpio -o -H newc --quiet > '{}'",
-            broken.display()
-        ),
-        &x,
-    );
+    pack(&x, &broken);
     let (code, out, _) = rdma(&["verify", broken.to_str().unwrap()], &args);
     assert_eq!(code, 1, "{out}");
     assert!(
@@ -469,13 +475,7 @@ fn dracut_module_builds_a_complete_image() {
     text.push_str("ENV{ID_NET_DRIVER}==\"x\", RUN{builtin}+=\"kmod load y\"\n");
     std::fs::write(&rule, text).unwrap();
     let changed = t.path().join("changed.img");
-    sh(
-        &format!(
-            "find . | LC_ALL=C sort | cpio -o -H newc --quiet > '{}'",
-            changed.display()
-        ),
-        &x,
-    );
+    pack(&x, &changed);
     let (code, out, _) = rdma(&["verify", changed.to_str().unwrap()], &args);
     assert_eq!(code, 1, "{out}");
     assert!(

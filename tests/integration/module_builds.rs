@@ -4,7 +4,7 @@
 //! strip and objcopy, and through `verify` on a real image.
 
 use crate::common::{inputs, run};
-use crate::images::{host_args, sh, unpack};
+use crate::images::{host_args, pack, sh, unpack};
 use rdma_initrd::kmod::build::same_build;
 use std::path::Path;
 
@@ -100,13 +100,7 @@ fn verify_accepts_a_stripped_module_and_names_another_build() {
     let ko = x.join(ko.trim());
     let repack = |name: &str| {
         let out = t.path().join(name);
-        sh(
-            &format!(
-                "find . | LC_ALL=C sort | cpio -o -H newc --quiet > '{}'",
-                out.display()
-            ),
-            &x,
-        );
+        pack(&x, &out);
         out
     };
     let mut verify: Vec<String> = vec!["verify".into()];
@@ -249,13 +243,7 @@ fn a_dkms_build_goes_in_as_depmod_chose_it() {
     )
     .unwrap();
     let inbox_img = t.path().join("inbox.img");
-    sh(
-        &format!(
-            "find . | LC_ALL=C sort | cpio -o -H newc --quiet > '{}'",
-            inbox_img.display()
-        ),
-        &x,
-    );
+    pack(&x, &inbox_img);
     let (code, out, _) = with(&["verify"], &[inbox_img.to_str().unwrap()]);
     assert_eq!(
         code, 1,
