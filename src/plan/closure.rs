@@ -271,14 +271,14 @@ pub fn firmware(
         }
     }
     let mut out = Vec::new();
-    let mut warnings = Vec::new();
+    // Missing files by module: one warning a module, naming them all.
+    let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, modules) in by_name {
         let found = facts.firmware.find(&name)?;
         if found.is_empty() {
-            warnings.push(Warning::FirmwareMissing {
-                name: name.clone(),
-                modules: modules.clone(),
-            });
+            for m in &modules {
+                missing.entry(m.clone()).or_default().push(name.clone());
+            }
         }
         out.push(PlanFirmware {
             name,
@@ -292,6 +292,10 @@ pub fn firmware(
                 .collect(),
         });
     }
+    let warnings = missing
+        .into_iter()
+        .map(|(module, names)| Warning::FirmwareMissing { module, names })
+        .collect();
     Ok((out, warnings))
 }
 

@@ -49,9 +49,11 @@ pub enum Warning {
         vermagic: String,
         kver: String,
     },
+    /// Firmware files a module names that are nowhere the kernel looks
+    /// (one warning a module).
     FirmwareMissing {
-        name: String,
-        modules: Vec<String>,
+        module: String,
+        names: Vec<String>,
     },
     ProgramMissing {
         program: String,
@@ -104,8 +106,8 @@ impl fmt::Display for Warning {
             Warning::Vermagic { module, vermagic, kver } => {
                 write!(f, "{module}: vermagic '{vermagic}' does not match kernel {kver}")
             }
-            Warning::FirmwareMissing { name, modules } => {
-                write!(f, "firmware {name} (for {}) not found", modules.join(", "))
+            Warning::FirmwareMissing { module, names } => {
+                write!(f, "firmware for {module} not found: {}", names.join(", "))
             }
             Warning::ProgramMissing { program, why } => {
                 write!(f, "program {program} ({why}) is not in the root")

@@ -428,10 +428,19 @@ fn firmware_is_found_as_the_kernel_searches() {
         vec!["/usr/lib/firmware/cxgb4/t6fw.bin"]
     );
     assert!(f("hfi1_pcie.fw").is_empty());
-    assert!(plan["warnings"].as_array().unwrap().iter().any(|w| w
-        .as_str()
+    // One warning for the module, naming what is missing and only that.
+    let hfi1: Vec<&str> = plan["warnings"]
+        .as_array()
         .unwrap()
-        .starts_with("firmware hfi1_pcie.fw (for hfi1) not found")));
+        .iter()
+        .filter_map(|w| w.as_str()?.strip_prefix("firmware for hfi1 not found: "))
+        .collect();
+    assert_eq!(hfi1.len(), 1, "{hfi1:?}");
+    assert!(hfi1[0].split(", ").any(|n| n == "hfi1_pcie.fw"), "{hfi1:?}");
+    assert!(
+        !hfi1[0].contains("hfi1_dc8051.fw"),
+        "found, yet named: {hfi1:?}"
+    );
     let (code, files, _) = run(&[
         "files",
         "--root",
@@ -756,4 +765,45 @@ fn scripts_bring_their_interpreter() {
         .expect("the interpreter is planned");
     assert_eq!(interp["kind"], "program");
     assert_eq!(interp["dest"], "/bin/bash");
+}
+
+/// On a stock host (this Debian machine: systemd, udev and rdma-core
+/// installed by .ci/run, with their `.wants` and `.d` directories), `plan
+/// -v` warns of nothing but missing firmware, one line a module.
+#[test]
+fn a_stock_host_plans_quietly() {
+    let inp = inputs();
+    assert!(
+        Path::new("/lib/udev/rules.d/90-rdma-hw-modules.rules").exists()
+            || Path::new("/usr/lib/udev/rules.d/90-rdma-hw-modules.rules").exists(),
+        "rdma-core is not installed on this host"
+    );
+    let moddir = inp.moddir(&inp.kroot);
+    let (code, _, err) = run(&[
+        "plan",
+        "--root",
+        "/",
+        "--moddir",
+        moddir.to_str().unwrap(),
+        "--kver",
+        &inp.kver,
+        "--generic",
+        "-v",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("rdma-initrd: warning: "))
+        .collect();
+    let mut modules = BTreeSet::new();
+    for w in &warnings {
+        let module = w
+            .strip_prefix("firmware for ")
+            .and_then(|r| r.split_once(" not found: "))
+            .map(|(m, _)| m);
+        let Some(module) = module else {
+            panic!("a warning that names no missing firmware: {w}\n{err}");
+        };
+        assert!(modules.insert(module), "two lines for {module}: {err}");
+    }
 }
