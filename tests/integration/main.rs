@@ -11,6 +11,7 @@ mod hostonly;
 mod images;
 mod install_layout;
 mod kmod_diff;
+mod manifest;
 mod netroot;
 mod rdma_core;
 mod reliability;
