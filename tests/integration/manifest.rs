@@ -365,3 +365,58 @@ fn initramfs_tools_image_verifies_from_its_manifest() {
     );
     assert!(out.contains(&want), "{out}");
 }
+
+/// The kernel-install plugin's command appends the plan to the staged
+/// initrd with its manifest: the result verifies with no selection.
+#[test]
+fn kernel_install_stages_an_initrd_with_the_manifest() {
+    let inp = inputs();
+    let md = inp.moddir(&inp.kroot);
+    let (_keep, root) = crate::common::rdma_core_copy();
+    std::fs::create_dir_all(root.join("etc/rdma-initrd")).unwrap();
+    std::fs::write(
+        root.join("etc/rdma-initrd/kernel-install.conf"),
+        format!(
+            "# as a site writes it\n--generic\n--moddir={}\n",
+            md.display()
+        ),
+    )
+    .unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let staging = t.path().join("staging");
+    let base = t.path().join("base");
+    std::fs::create_dir_all(base.join("etc")).unwrap();
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(base.join("etc/hostname"), "node\n").unwrap();
+    let initrd = staging.join("initrd");
+    pack(&base, &initrd);
+    let o = Command::new(crate::common::bin())
+        .args(["--root", root.to_str().unwrap(), "kernel-install", "add"])
+        .arg(&inp.kver)
+        .args(["/boot/entry", "/boot/vmlinuz"])
+        .env("KERNEL_INSTALL_STAGING_AREA", &staging)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (code, out, err) = run(&["inspect", "--json", initrd.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["manifest"]["selection"]["mode"], "generic", "{out}");
+    assert_eq!(v["manifest"]["kver"], inp.kver.as_str());
+    let (code, out, err) = run(&[
+        "verify",
+        initrd.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--moddir",
+        md.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "checked against the manifest's selection: generic, --generator none, --init systemd, kernel {}",
+            inp.kver
+        )),
+        "{out}"
+    );
+}
