@@ -42,6 +42,9 @@ seed fnmatch && printf 'pci:v000015B3d*sv*sd*bc*sc*i*\0pci:v000015B3d00001017sv0
     printf '[!a-z][[:digit:]]*\\*\0x9y*' >"$work/fnmatch/classes"
 seed mountinfo && printf '%s\n' '22 1 0:21 / / rw,relatime shared:1 - nfs4 10.0.2.1:/ rw,vers=4.2,proto=rdma,port=20049' \
     '30 22 259:1 / /a\040b rw - ext4 /dev/nvme0n1p1 rw' >"$work/mountinfo/nfs-rdma"
+seed manifest && for c in "$repo"/tests/corpus/manifest-*/image; do
+    (cd "$work/manifest" && cpio -i --quiet --to-stdout usr/lib/rdma-initrd/manifest.json <"$c" >"$(basename "$(dirname "$c")")")
+done
 seed units_and_lists && cp "$RDMA_CORE_ROOT"/lib/systemd/system/rdma-* "$RDMA_CORE_ROOT"/etc/rdma/modules/*.conf "$work/units_and_lists/"
 
 passed=0 failed=0

@@ -392,3 +392,105 @@ pub fn files(
     }
     Ok(())
 }
+
+/// `inspect`: how the image was made (its manifest) and its RDMA part.
+pub fn inspect_text(
+    out: &mut impl Write,
+    image: &std::path::Path,
+    img: &crate::segments::Image,
+    manifest: Option<&crate::manifest::Manifest>,
+    r: &crate::backend::inspect::Report,
+) -> io::Result<()> {
+    writeln!(out, "{}", image.display())?;
+    let segs: Vec<String> = img
+        .segments
+        .iter()
+        .map(|s| format!("{} {}..{}", s.format.name(), s.start, s.end))
+        .collect();
+    writeln!(out, "segments: {}", segs.join(", "))?;
+    match manifest {
+        Some(m) => {
+            let s = &m.selection;
+            writeln!(out, "\nhow it was made ({}):", crate::manifest::DEST)?;
+            writeln!(out, "  rdma-initrd {}", m.version)?;
+            writeln!(out, "  kernel      {}", m.kver)?;
+            writeln!(out, "  generator   {}", m.generator)?;
+            writeln!(out, "  init        {}", m.init)?;
+            writeln!(out, "  selection   {}", s.mode)?;
+            for p in &s.profiles {
+                writeln!(out, "  profile     {} (sha256 {})", p.path, p.sha256)?;
+            }
+            let lists: [(&str, &[String]); 4] = [
+                ("driver", &s.drivers),
+                ("protocol", &s.protocols),
+                ("config", &s.configs),
+                ("rules-dir", &s.rules_dirs),
+            ];
+            for (what, v) in lists {
+                for x in v {
+                    writeln!(out, "  {what:<11} {x}")?;
+                }
+            }
+            match &s.netroots {
+                None => writeln!(out, "  netroot     by the selection")?,
+                Some(v) if v.is_empty() => writeln!(out, "  netroot     none")?,
+                Some(v) => writeln!(out, "  netroot     {}", v.join(", "))?,
+            }
+            writeln!(
+                out,
+                "  plan        sha256 {} ({} items)",
+                m.plan.sha256,
+                m.plan.items.len()
+            )?;
+        }
+        None => writeln!(
+            out,
+            "\nno manifest ({}): not made by this rdma-initrd; the RDMA part below is found by name",
+            crate::manifest::DEST
+        )?,
+    }
+    writeln!(out, "\nmodules ({}):", r.modules.len())?;
+    for m in &r.modules {
+        let mut fields = Vec::new();
+        for (k, v) in [
+            ("version", &m.version),
+            ("srcversion", &m.srcversion),
+            ("vermagic", &m.vermagic),
+        ] {
+            if let Some(v) = v {
+                fields.push(format!("{k}={v}"));
+            }
+        }
+        if let Some(e) = &m.error {
+            fields.push(format!("(.modinfo: {e})"));
+        }
+        writeln!(
+            out,
+            "  {} {}{}{}",
+            m.name,
+            m.path.as_deref().unwrap_or("-"),
+            if fields.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", fields.join("  "))
+            },
+            m.state.note()
+        )?;
+    }
+    let mut kinds: Vec<&str> = r.files.iter().map(|f| f.kind.as_str()).collect();
+    kinds.dedup();
+    for k in kinds {
+        let rows: Vec<_> = r.files.iter().filter(|f| f.kind == k).collect();
+        writeln!(out, "\n{k} ({}):", rows.len())?;
+        for f in rows {
+            let at = match &f.path {
+                Some(p) if p.trim_start_matches('/') != f.dest.trim_start_matches('/') => {
+                    format!(" (at /{p})")
+                }
+                _ => String::new(),
+            };
+            writeln!(out, "  {}{at}{}", f.dest, f.state.note())?;
+        }
+    }
+    Ok(())
+}

@@ -4,6 +4,7 @@
 
 pub mod append;
 pub mod image;
+pub mod inspect;
 pub mod lines;
 pub mod tree;
 pub mod verify;

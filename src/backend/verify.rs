@@ -24,7 +24,10 @@ pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
     let in_image = image_modules(tree, &plan.kver);
     modules(plan, tree, &in_image, &mut gaps)?;
     firmware(plan, tree, &mut gaps)?;
-    for f in &plan.files {
+    // The manifest records how an image was made, not what it needs: an
+    // image made for another selection (or before manifests) holds the plan
+    // all the same.
+    for f in plan.files.iter().filter(|f| f.kind != FileKind::Manifest) {
         if let Some(g) = file_gap(f, tree)? {
             gaps.push(g);
         }
@@ -36,7 +39,7 @@ pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
 
 /// Module files in the image, by module name: their path under the module
 /// directory.
-fn image_modules(tree: &Tree, kver: &str) -> BTreeMap<String, String> {
+pub(crate) fn image_modules(tree: &Tree, kver: &str) -> BTreeMap<String, String> {
     let moddir = tree
         .canonical(&format!("lib/modules/{kver}"))
         .unwrap_or_default();
@@ -116,15 +119,20 @@ fn firmware(plan: &Plan, tree: &Tree, gaps: &mut Vec<String>) -> Result<()> {
 
 /// Where a generator may have put a planned file.
 fn places(f: &PlanFile) -> Vec<String> {
-    let base = f.dest.rsplit('/').next().unwrap_or(&f.dest);
+    places_of(f.kind, &f.dest)
+}
+
+/// Where a generator may have put a file of kind `kind` planned at `dest`.
+pub(crate) fn places_of(kind: FileKind, dest: &str) -> Vec<String> {
+    let base = dest.rsplit('/').next().unwrap_or(dest);
     let in_dirs = |dirs: &[&str], name: &str| -> Vec<String> {
         dirs.iter().map(|d| format!("{d}/{name}")).collect()
     };
-    match f.kind {
+    match kind {
         FileKind::Rule => in_dirs(crate::udev::rules::RULES_DIRS, base),
         FileKind::Unit => {
             // Units (and drop-ins, X.d/NAME) in any unit directory.
-            let mut comps = f.dest.rsplit('/');
+            let mut comps = dest.rsplit('/');
             let last = comps.next().unwrap_or_default();
             let tail = match comps.next() {
                 Some(d) if d.ends_with(".d") => format!("{d}/{last}"),
@@ -132,10 +140,10 @@ fn places(f: &PlanFile) -> Vec<String> {
             };
             in_dirs(crate::systemd::UNIT_DIRS, &tail)
         }
-        FileKind::Conf | FileKind::Modprobe => vec![f.dest.clone()],
-        FileKind::Hook => in_dirs(DRACUT_HOOK_DIRS, &f.dest),
+        FileKind::Conf | FileKind::Modprobe | FileKind::Manifest => vec![dest.to_string()],
+        FileKind::Hook => in_dirs(DRACUT_HOOK_DIRS, dest),
         FileKind::Program => {
-            let mut v = vec![f.dest.clone()];
+            let mut v = vec![dest.to_string()];
             v.extend(in_dirs(PATH_DIRS, base));
             v.extend(in_dirs(UDEV_DIRS, base));
             v.extend(in_dirs(&["/usr/lib/systemd", "/lib/systemd"], base));

@@ -82,7 +82,44 @@ pub struct Global {
     /// Print nothing on stderr but errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// The ids of the options given on the command line (not defaulted):
+    /// `verify` takes the rest from an image's manifest.
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
+
+impl Global {
+    /// Whether the option with this id was given on the command line.
+    pub fn was_given(&self, id: &str) -> bool {
+        self.given.iter().any(|g| g == id)
+    }
+}
+
+/// The ids of the options that make up a selection.
+pub const SELECTION_IDS: &[&str] = &[
+    "hostonly",
+    "generic",
+    "default_selection",
+    "profile",
+    "driver",
+    "protocol",
+];
+
+/// The ids of every option `verify` may take from a manifest instead.
+pub const MANIFEST_IDS: &[&str] = &[
+    "hostonly",
+    "generic",
+    "default_selection",
+    "profile",
+    "driver",
+    "protocol",
+    "kver",
+    "init",
+    "netroot",
+    "generator",
+    "config",
+    "rules_dir",
+];
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum CompressArg {
@@ -205,13 +242,28 @@ pub enum Command {
         #[arg(long, requires = "base")]
         rewrite: bool,
     },
-    /// Check an initramfs against the plan; exit 1 with what is missing
+    /// Check an initramfs against the plan; exit 1 with what is missing. With
+    /// no selection and no --kver, the plan is made from the image's
+    /// manifest (how it was made); options given replace its values
     #[command(
-        after_help = "Example:\n  rdma-initrd verify --generic /boot/initrd.img-6.1.0-56-amd64"
+        after_help = "Examples:\n  rdma-initrd verify /boot/initrd.img-6.1.0-56-amd64\n  rdma-initrd verify --generic --kver 6.1.0-56-amd64 /srv/tftp/initrd.img"
     )]
     Verify {
         image: PathBuf,
-        /// Print `{"image", "complete", "missing": [...]}`
+        /// Print `{"image", "complete", "missing": [...], "selection", "segments"}`
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show how an initramfs was made (its manifest) and its RDMA part:
+    /// modules with their .modinfo versions, firmware, rules, units, confs,
+    /// hooks. Reads the image only
+    #[command(
+        visible_alias = "lsinitrd",
+        after_help = "Examples:\n  rdma-initrd inspect /boot/initrd.img-$(uname -r)\n  rdma-initrd lsinitrd --json /boot/initramfs-linux.img"
+    )]
+    Inspect {
+        image: PathBuf,
+        /// Print `{"image", "segments", "manifest", "modules", "files"}`
         #[arg(long)]
         json: bool,
     },

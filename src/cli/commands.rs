@@ -43,10 +43,13 @@ pub fn detect(inputs: &Inputs, g: &Global, json: bool, check: bool) -> Result<i3
     Ok(0)
 }
 
-/// The plan for the inputs (reading `.modinfo` unless `modinfo` is false).
+/// The plan for the inputs (reading `.modinfo` unless `modinfo` is false),
+/// with the image's manifest among its files (what every image built from
+/// it holds).
 fn make_plan(inputs: &Inputs, modinfo: bool) -> Result<(Facts, Plan)> {
     let facts = Facts::read(inputs, modinfo)?;
-    let p = plan::plan(&facts, &inputs.selection)?;
+    let mut p = plan::plan(&facts, &inputs.selection)?;
+    crate::manifest::attach(&mut p, inputs)?;
     Ok((facts, p))
 }
 
@@ -72,7 +75,8 @@ pub fn plan(
 }
 
 pub fn modules(inputs: &Inputs, g: &Global, paths: bool, json: bool) -> Result<i32> {
-    let (_, p) = make_plan(inputs, false)?;
+    let facts = Facts::read(inputs, false)?;
+    let p = plan::plan(&facts, &inputs.selection)?;
     crate::output::modules(&mut std::io::stdout().lock(), &p, paths, json)?;
     report(g, &p);
     Ok(0)
@@ -152,30 +156,43 @@ fn rewrite(facts: &Facts, p: &Plan, to: &InstallTo, progress: &mut Progress) -> 
     Ok(())
 }
 
-pub fn verify(inputs: &Inputs, g: &Global, image: &Path, json: bool) -> Result<i32> {
-    let (_, p) = make_plan(inputs, true)?;
+pub fn verify(g: &Global, image: &Path, json: bool) -> Result<i32> {
     let img = backend::image::read(image)?;
+    let (inputs, checked) = super::resolve::for_image(g, image, &img.tree)?;
+    if !g.quiet {
+        for w in &checked.warnings {
+            let c = crate::term::stderr_colour();
+            eprintln!("rdma-initrd: {} {w}", paint(c, Style::Warning, "warning:"));
+        }
+    }
+    let facts = Facts::read(&inputs, true)?;
+    let p = plan::plan(&facts, &inputs.selection)?;
     let gaps = backend::verify::verify(&p, &img.tree)?;
     report(g, &p);
     let code = if gaps.is_empty() { 0 } else { 1 };
     let mut out = std::io::stdout().lock();
     if json {
-        let segments: Vec<serde_json::Value> = img
-            .segments
-            .iter()
-            .map(|s| serde_json::json!({"format": s.format, "start": s.start, "end": s.end}))
-            .collect();
         let v = serde_json::json!({
             "image": image.display().to_string(),
             "complete": gaps.is_empty(),
             "missing": gaps,
-            "segments": segments,
+            "selection": {"from": checked.from, "checked": checked.selection},
+            "segments": segments_json(&img),
         });
         serde_json::to_writer_pretty(&mut out, &v)?;
         writeln!(out)?;
         return Ok(code);
     }
     let colour = crate::term::stdout_colour();
+    if !g.quiet {
+        writeln!(
+            out,
+            "{}: checked against {}: {}",
+            image.display(),
+            checked.from_text(),
+            checked.selection
+        )?;
+    }
     if gaps.is_empty() {
         if !g.quiet {
             writeln!(
@@ -204,6 +221,52 @@ pub fn verify(inputs: &Inputs, g: &Global, image: &Path, json: bool) -> Result<i
         writeln!(out, "  {m}")?;
     }
     Ok(code)
+}
+
+fn segments_json(img: &crate::segments::Image) -> Vec<serde_json::Value> {
+    img.segments
+        .iter()
+        .map(|s| serde_json::json!({"format": s.format, "start": s.start, "end": s.end}))
+        .collect()
+}
+
+/// `inspect IMAGE`: how it was made and its RDMA part, from the image alone.
+pub fn inspect(g: &Global, image: &Path, json: bool) -> Result<i32> {
+    use crate::manifest::Found;
+    let img = backend::image::read(image)?;
+    let manifest = match crate::manifest::from_tree(&img.tree, image) {
+        Found::Read(m, warnings) => {
+            report_warnings(g, &warnings, &[]);
+            Some(*m)
+        }
+        Found::None => None,
+        Found::Bad(e) => {
+            if !g.quiet {
+                let c = crate::term::stderr_colour();
+                eprintln!(
+                    "rdma-initrd: {} {e}: ignored",
+                    paint(c, Style::Warning, "warning:")
+                );
+            }
+            None
+        }
+    };
+    let r = backend::inspect::inspect(&img.tree, manifest.as_ref());
+    let mut out = std::io::stdout().lock();
+    if json {
+        let v = serde_json::json!({
+            "image": image.display().to_string(),
+            "segments": segments_json(&img),
+            "manifest": manifest,
+            "modules": r.modules,
+            "files": r.files,
+        });
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    crate::output::inspect_text(&mut out, image, &img, manifest.as_ref(), &r)?;
+    Ok(0)
 }
 
 /// Man pages (section 8: an administrator's command, as dracut(8),

@@ -9,13 +9,19 @@ pub mod resolve;
 
 pub use args::Cli;
 use args::Command;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// Parse, run, and map the outcome to an exit code (0 ok, 1 verify found
 /// gaps or detect --check found nothing, 2 usage or input error).
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    let cli = match parsed {
+        Ok((mut c, m)) => {
+            c.global.given = given(&m);
+            c
+        }
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
@@ -35,12 +41,32 @@ pub fn main() -> i32 {
     }
 }
 
+/// The ids of the options `verify` could take from a manifest that the
+/// command line gave (global options are seen wherever they were written).
+pub fn given(m: &clap::ArgMatches) -> Vec<String> {
+    let on_line = |m: &clap::ArgMatches, id: &str| {
+        m.try_get_raw(id).is_ok_and(|v| v.is_some())
+            && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+    };
+    args::MANIFEST_IDS
+        .iter()
+        .filter(|id| on_line(m, id) || m.subcommand().is_some_and(|(_, sub)| on_line(sub, id)))
+        .map(|id| id.to_string())
+        .collect()
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     if let Command::Generate { what, out } = &cli.command {
         return commands::generate(*what, out);
     }
     if let Command::KernelInstall { .. } = &cli.command {
         return kernel_install::run(cli);
+    }
+    // Both read the image first: verify may take its selection from it.
+    match &cli.command {
+        Command::Verify { image, json } => return commands::verify(&cli.global, image, *json),
+        Command::Inspect { image, json } => return commands::inspect(&cli.global, image, *json),
+        _ => {}
     }
     let g = &cli.global;
     let inputs = resolve::resolve(g)?;
@@ -81,8 +107,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 rewrite,
             },
         ),
-        Command::Verify { image, json } => commands::verify(&inputs, g, &image, json),
-        Command::Generate { .. } | Command::KernelInstall { .. } => {
+        Command::Generate { .. }
+        | Command::KernelInstall { .. }
+        | Command::Verify { .. }
+        | Command::Inspect { .. } => {
             unreachable!("handled before the inputs are read")
         }
     }

@@ -2,7 +2,7 @@
 //! the kernel and its module directory, and the selection (with its
 //! defaults, decided here and nowhere else).
 
-use super::args::{GeneratorArg, Global, InitArg, NetRootArg, SelectionArg};
+use super::args::{GeneratorArg, Global, InitArg, NetRootArg, SelectionArg, SELECTION_IDS};
 use crate::facts::Inputs;
 use crate::netroot::{Generator, NetRoot};
 use crate::plan::{Init, Mode, Selection};
@@ -186,6 +186,220 @@ fn default_kver(root: &Root) -> Result<String> {
             ks.join(", ")
         ),
     }
+}
+
+/// What `verify` checked an image against, and where the selection came
+/// from.
+#[derive(Debug)]
+pub struct Checked {
+    /// "manifest", "manifest and command line" or "command line".
+    pub from: &'static str,
+    /// The options of the command line that replaced the manifest's values.
+    pub overridden: Vec<String>,
+    /// Why the command line's selection alone was used, when the image has
+    /// no usable manifest.
+    pub no_manifest: Option<&'static str>,
+    /// The selection checked, as options (`generic, --generator dracut,
+    /// --init systemd, kernel 6.1.0-56-amd64`).
+    pub selection: String,
+    pub warnings: Vec<String>,
+}
+
+impl Checked {
+    pub fn from_text(&self) -> String {
+        match (self.from, self.no_manifest) {
+            ("manifest", _) => "the manifest's selection".into(),
+            ("command line", Some(why)) => format!("the command line's selection ({why})"),
+            ("command line", None) => "the command line's selection".into(),
+            _ => format!(
+                "the manifest's selection with the command line's {}",
+                self.overridden
+                    .iter()
+                    .map(|o| format!("--{}", o.replace('_', "-")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// The inputs to verify `image` (whose tree is `tree`) with: the options
+/// given, the rest from the image's manifest when it has one. A selection
+/// option (`--hostonly`, `--generic`, `--profile`, `--driver`, `--protocol`,
+/// `--default-selection`) replaces the manifest's whole selection; `--kver`,
+/// `--init`, `--generator`, `--netroot`, `--config` and `--rules-dir` each
+/// replace their own value.
+pub fn for_image(g: &Global, image: &Path, tree: &crate::cpio::Tree) -> Result<(Inputs, Checked)> {
+    use crate::manifest::Found;
+    let mut checked = Checked {
+        from: "command line",
+        overridden: Vec::new(),
+        no_manifest: None,
+        selection: String::new(),
+        warnings: Vec::new(),
+    };
+    let selects = SELECTION_IDS.iter().any(|id| g.was_given(id));
+    let g2 = match crate::manifest::from_tree(tree, image) {
+        Found::None => {
+            checked.no_manifest = Some("the image has no manifest");
+            g.clone()
+        }
+        Found::Bad(e) if selects && g.was_given("kver") => {
+            checked.warnings.push(format!(
+                "{e}: ignored (the command line gives the selection and the kernel)"
+            ));
+            checked.no_manifest = Some("its manifest is not readable");
+            g.clone()
+        }
+        Found::Bad(e) => bail!(
+            "{e} (to verify without it, give the selection and --kver, e.g. --generic --kver KVER)"
+        ),
+        Found::Read(m, warnings) => {
+            checked.warnings = warnings;
+            let (g2, overridden) = apply_manifest(g, &m, image, &mut checked.warnings)?;
+            checked.from = if overridden.is_empty() {
+                "manifest"
+            } else {
+                "manifest and command line"
+            };
+            checked.overridden = overridden;
+            g2
+        }
+    };
+    let inputs = resolve(&g2)?;
+    checked.selection = describe(&inputs);
+    Ok((inputs, checked))
+}
+
+/// `g` with the manifest's values where the command line gave none; (it,
+/// the ids the command line replaced).
+fn apply_manifest(
+    g: &Global,
+    m: &crate::manifest::Manifest,
+    image: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<(Global, Vec<String>)> {
+    let mut g2 = g.clone();
+    let mut overridden: Vec<String> = Vec::new();
+    let s = &m.selection;
+    if SELECTION_IDS.iter().any(|id| g.was_given(id)) {
+        overridden.extend(
+            SELECTION_IDS
+                .iter()
+                .filter(|id| g.was_given(id))
+                .map(|id| id.to_string()),
+        );
+    } else {
+        g2.hostonly = s.mode == "hostonly";
+        g2.generic = s.mode == "generic";
+        g2.default_selection = None;
+        g2.profile = s.profiles.iter().map(|p| PathBuf::from(&p.path)).collect();
+        g2.driver = s.drivers.clone();
+        g2.protocol = s.protocols.clone();
+        for p in &s.profiles {
+            match std::fs::File::open(&p.path).and_then(crate::sha256::reader_hex) {
+                Ok(h) if h == p.sha256 => {}
+                Ok(_) => warnings.push(format!(
+                    "{}: the manifest's profile {} has changed since the image was made",
+                    image.display(),
+                    p.path
+                )),
+                Err(e) => bail!(
+                    "{}: the manifest's profile {}: {e} (give the selection to verify against another)",
+                    image.display(),
+                    p.path
+                ),
+            }
+        }
+    }
+    let mut take = |id: &str, apply: &mut dyn FnMut(&mut Global)| {
+        if g.was_given(id) {
+            overridden.push(id.to_string());
+        } else {
+            apply(&mut g2);
+        }
+    };
+    take("kver", &mut |g2| g2.kver = Some(m.kver.clone()));
+    take("init", &mut |g2| {
+        g2.init = match m.init.as_str() {
+            "udev" => InitArg::Udev,
+            _ => InitArg::Systemd,
+        }
+    });
+    take("generator", &mut |g2| {
+        g2.generator = match m.generator.as_str() {
+            "dracut" => GeneratorArg::Dracut,
+            "initramfs-tools" => GeneratorArg::InitramfsTools,
+            "mkinitcpio" => GeneratorArg::Mkinitcpio,
+            _ => GeneratorArg::None,
+        }
+    });
+    take("netroot", &mut |g2| {
+        g2.netroot = match &s.netroots {
+            None => Vec::new(),
+            Some(v) if v.is_empty() => vec![NetRootArg::None],
+            Some(v) => v
+                .iter()
+                .map(|n| match n.as_str() {
+                    "nfs" => NetRootArg::Nfs,
+                    "nvmf" => NetRootArg::Nvmf,
+                    _ => NetRootArg::Iscsi,
+                })
+                .collect(),
+        }
+    });
+    take("config", &mut |g2| {
+        g2.config = s.configs.iter().map(PathBuf::from).collect()
+    });
+    take("rules_dir", &mut |g2| {
+        g2.rules_dir = s.rules_dirs.iter().map(PathBuf::from).collect()
+    });
+    Ok((g2, overridden))
+}
+
+/// A resolved selection as options: `generic, --profile P, --generator
+/// dracut, --init systemd, kernel K`.
+pub fn describe(inputs: &Inputs) -> String {
+    let sel = &inputs.selection;
+    let mut v: Vec<String> = vec![match sel.mode {
+        Mode::Hostonly => "hostonly".into(),
+        Mode::Generic => "generic".into(),
+        Mode::Selected => "selected".into(),
+    }];
+    v.extend(
+        sel.profiles
+            .iter()
+            .map(|p| format!("--profile {}", p.display())),
+    );
+    v.extend(sel.drivers.iter().map(|d| format!("--driver {d}")));
+    v.extend(sel.protocols.iter().map(|d| format!("--protocol {d}")));
+    match &sel.netroot {
+        None => {}
+        Some(n) if n.is_empty() => v.push("--netroot none".into()),
+        Some(n) => v.extend(n.iter().map(|r| format!("--netroot {}", r.name()))),
+    }
+    v.extend(
+        inputs
+            .extra_config
+            .iter()
+            .map(|p| format!("--config {}", p.display())),
+    );
+    v.extend(
+        inputs
+            .extra_rules
+            .iter()
+            .map(|p| format!("--rules-dir {}", p.display())),
+    );
+    v.push(format!("--generator {}", sel.generator.name()));
+    v.push(format!(
+        "--init {}",
+        match sel.init {
+            Init::Systemd => "systemd",
+            Init::Udev => "udev",
+        }
+    ));
+    v.push(format!("kernel {}", inputs.kver));
+    v.join(", ")
 }
 
 #[cfg(test)]

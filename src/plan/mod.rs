@@ -119,6 +119,8 @@ pub enum FileKind {
     /// A boot hook of the generator (dracut: DEST is HOOK/PRIO-NAME under
     /// its hook directory).
     Hook,
+    /// The image's manifest (`manifest::DEST`): how it was made.
+    Manifest,
 }
 
 impl FileKind {
@@ -130,6 +132,7 @@ impl FileKind {
             FileKind::Modprobe => "modprobe",
             FileKind::Program => "program",
             FileKind::Hook => "hook",
+            FileKind::Manifest => "manifest",
         }
     }
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 
 /// Run the mkinitcpio hook (systemd hook present or not) with
 /// RDMA_INITRD_ARGS `args`; (the calls it made, its tree).
-fn mkinitcpio(systemd: bool, args: &[&str], buildroot: &Path) -> String {
+pub fn mkinitcpio(systemd: bool, args: &[&str], buildroot: &Path) -> String {
     let inp = inputs();
     let log = buildroot.with_extension("log");
     let bindir = crate::common::bin().parent().unwrap().to_path_buf();
@@ -42,7 +42,7 @@ fn mkinitcpio(systemd: bool, args: &[&str], buildroot: &Path) -> String {
 
 /// The plan the hook should have followed: what the CLI says for the same
 /// generator, init and selection.
-fn plan_for(systemd: bool, args: &[&str]) -> Value {
+pub fn plan_for(systemd: bool, args: &[&str]) -> Value {
     let inp = inputs();
     let md = inp.moddir(&inp.kroot);
     let mut a = vec![

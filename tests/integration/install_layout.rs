@@ -50,6 +50,7 @@ fn make_install_honours_destdir_and_the_directory_variables() {
         "/usr/share/man/man8/rdma-initrd-files.8",
         "/usr/share/man/man8/rdma-initrd-install.8",
         "/usr/share/man/man8/rdma-initrd-verify.8",
+        "/usr/share/man/man8/rdma-initrd-inspect.8",
         "/usr/share/man/man8/rdma-initrd-kernel-install.8",
         "/usr/share/bash-completion/completions/rdma-initrd",
         "/usr/share/zsh/vendor-completions/_rdma-initrd",
@@ -117,7 +118,9 @@ fn make_install_honours_destdir_and_the_directory_variables() {
 /// Every command's --help gives an example.
 #[test]
 fn every_help_has_an_example() {
-    for sub in ["detect", "plan", "modules", "files", "install", "verify"] {
+    for sub in [
+        "detect", "plan", "modules", "files", "install", "verify", "inspect",
+    ] {
         let o = Command::new(crate::common::bin())
             .args([sub, "--help"])
             .output()

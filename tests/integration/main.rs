@@ -11,6 +11,7 @@ mod hostonly;
 mod images;
 mod install_layout;
 mod kmod_diff;
+mod manifest;
 mod module_builds;
 mod netroot;
 mod rdma_core;
