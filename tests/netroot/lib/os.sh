@@ -228,5 +228,5 @@ os_control_verdict() {
         return 1
     fi
     grep -aq 'NETROOT-OS CHECKED' "$log" && { echo "    the control reached multi-user.target"; return 1; }
-    echo "    no root: $(grep -a -m1 -E 'Could not boot|Failed to mount|timeout|Protocol|emergency' "$log" | tr -d '\r')"
+    echo "    no root: $(grep -a -v 'Kernel command line' "$log" | grep -a -m1 -E 'Could not boot|Failed to mount|Protocol error' | tr -d '\r')"
 }
