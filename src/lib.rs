@@ -9,6 +9,7 @@ pub mod error;
 pub mod facts;
 pub mod firmware;
 pub mod kmod;
+pub mod mapped;
 pub mod netroot;
 pub mod output;
 pub mod overlay;
