@@ -8,10 +8,13 @@
 //!
 //! The base is read once, as a stream: its directory structure is kept (to
 //! lay the plan over it), the files the plan would replace are kept to
-//! compare, its module files go to a staging directory on disk for depmod;
-//! nothing else is held. Memory does not grow with the base.
+//! compare; each of its module files is compared, as it streams by, with
+//! the host's file at the same place in the module directory (a generator
+//! copies them as they are) and only one that differs is written to a
+//! staging directory on disk for depmod, which is given the host's file for
+//! the others. Nothing else is held. Memory does not grow with the base.
 
-use super::tree::{file_entry, insert, plan_tree_over};
+use super::tree::{file_entry, insert, plan_tree_over, BaseModules};
 use crate::cpio::{Entry, Node, Tree};
 use crate::facts::Facts;
 use crate::kmod::compress::Compression;
@@ -19,8 +22,8 @@ use crate::plan::Plan;
 use crate::segments::{self, Format, Header, Segment};
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 /// The file that marks a segment as rdma-initrd's.
 pub const MARKER: &str = "usr/lib/rdma-initrd/appended-segment";
@@ -33,8 +36,14 @@ pub struct Base {
     /// The kept segments' entries, later replacing earlier; files the plan
     /// does not touch are empty stand-ins.
     pub tree: Tree,
-    /// The base's module files, staged for depmod.
+    /// The base's module files that differ from the host's, staged for
+    /// depmod.
     pub modules: tempfile::TempDir,
+    /// The base's module files (relative to the module directory) that are
+    /// the host's, byte for byte, in `host_moddir`.
+    pub same_as_host: BTreeSet<String>,
+    /// The host module directory they were compared with.
+    pub host_moddir: Option<PathBuf>,
     /// Where the kept segments end in the base file.
     pub cut: u64,
     /// The compression of the last kept segment that is compressed.
@@ -46,14 +55,18 @@ pub struct Base {
 struct SegmentSeen {
     tree: Tree,
     ours: bool,
+    /// Module files (relative) that are the host's.
+    same: BTreeSet<String>,
 }
 
 /// Read `path` once: its structure, the files `keep` names (by base name),
-/// its module files (to `modules/seg<N>/REL`).
+/// its module files: those the same as `host_moddir`'s by name, the others
+/// to `modules/seg<N>/REL`.
 pub fn read_base(
     path: &Path,
     kver: &str,
     keep: &BTreeSet<String>,
+    host_moddir: Option<&Path>,
     limit: u64,
     report: &mut dyn FnMut(u64),
 ) -> Result<Base> {
@@ -74,7 +87,16 @@ pub fn read_base(
                 data.take(4096).read_to_string(&mut t)?;
                 Node::Symlink(t)
             }
-            0o100000 => Node::File(base_file(p, kver, keep, h.segment, stage.path(), data)?),
+            0o100000 => Node::File(base_file(
+                p,
+                kver,
+                keep,
+                host_moddir,
+                (h.segment, h.size),
+                stage.path(),
+                &mut seg.same,
+                data,
+            )?),
             _ => return Ok(()),
         };
         seg.tree.entries.insert(
@@ -91,11 +113,20 @@ pub fn read_base(
     let kept = seen.iter().position(|s| s.ours).unwrap_or(segments.len());
     let modules = tempfile::tempdir().context("creating a staging directory")?;
     let mut tree = Tree::default();
+    let mut same_as_host = BTreeSet::new();
     for (i, s) in seen.into_iter().enumerate().take(kept) {
         tree.entries.extend(s.tree.entries);
+        // Later segments replace earlier: a file the same as the host's
+        // replaces one staged before, and the other way round.
+        for rel in &s.same {
+            let _ = std::fs::remove_file(modules.path().join(rel));
+        }
+        same_as_host.extend(s.same);
         let dir = stage.path().join(format!("seg{i}"));
         if dir.is_dir() {
-            merge_dir(&dir, modules.path())?;
+            for rel in merge_dir(&dir, modules.path())? {
+                same_as_host.remove(&rel);
+            }
         }
     }
     let cut = if kept == 0 { 0 } else { segments[kept - 1].end };
@@ -109,26 +140,38 @@ pub fn read_base(
         kept,
         tree,
         modules,
+        same_as_host,
+        host_moddir: host_moddir.map(Path::to_path_buf),
         cut,
         compression,
     })
 }
 
 /// A base file's bytes when the plan may replace it (kept to compare), a
-/// module file staged on disk, anything else an empty stand-in.
+/// module file noted as the host's (in `same`) or staged on disk, anything
+/// else an empty stand-in.
+#[allow(clippy::too_many_arguments)]
 fn base_file(
     p: &str,
     kver: &str,
     keep: &BTreeSet<String>,
-    segment: usize,
+    host_moddir: Option<&Path>,
+    (segment, size): (usize, u64),
     stage: &Path,
+    same: &mut BTreeSet<String>,
     data: &mut dyn Read,
 ) -> std::io::Result<Vec<u8>> {
     let name = p.rsplit('/').next().unwrap_or(p);
     if let Some(rel) = module_rel(p, kver).filter(|_| name.contains(".ko")) {
         let dst = stage.join(format!("seg{segment}")).join(rel);
-        std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
-        std::io::copy(data, &mut std::fs::File::create(&dst)?)?;
+        let host = host_moddir.map(|d| d.join(rel));
+        if stage_unless_same(data, size, host.as_deref(), &dst)? {
+            // An earlier entry of this segment at the same path is replaced.
+            let _ = std::fs::remove_file(&dst);
+            same.insert(rel.to_string());
+        } else {
+            same.remove(rel);
+        }
         return Ok(Vec::new());
     }
     let mut b = Vec::new();
@@ -138,6 +181,70 @@ fn base_file(
     Ok(b)
 }
 
+/// Compare `data` (`size` bytes) with the file `host` as it streams by:
+/// true when they are the same bytes (nothing written), else the data is
+/// written to `dst` (what matched taken from `host`).
+fn stage_unless_same(
+    data: &mut dyn Read,
+    size: u64,
+    host: Option<&Path>,
+    dst: &Path,
+) -> std::io::Result<bool> {
+    let mut matched = 0u64;
+    let mut buf = Vec::new();
+    if let Some(host) = host {
+        if let Ok(mut hf) = std::fs::File::open(host) {
+            if hf.metadata().is_ok_and(|m| m.is_file() && m.len() == size) {
+                let mut a = vec![0u8; 1 << 16];
+                let mut b = vec![0u8; 1 << 16];
+                loop {
+                    let n = read_full(data, &mut a)?;
+                    if n == 0 {
+                        return Ok(true);
+                    }
+                    if hf.read_exact(&mut b[..n]).is_err() || a[..n] != b[..n] {
+                        a.truncate(n);
+                        buf = a;
+                        break;
+                    }
+                    matched += n as u64;
+                }
+            }
+        }
+    }
+    std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dst)?);
+    if matched > 0 {
+        let host = host.expect("matched only against a host file");
+        let copied = std::io::copy(&mut std::fs::File::open(host)?.take(matched), &mut out)?;
+        if copied != matched {
+            return Err(std::io::Error::other(format!(
+                "{}: changed while being read",
+                host.display()
+            )));
+        }
+    }
+    out.write_all(&buf)?;
+    std::io::copy(data, &mut out)?;
+    out.flush()?;
+    Ok(false)
+}
+
+/// Fill `buf` from `r` as far as it goes; how many bytes (less only at the
+/// end).
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// The path of a module file relative to the module directory of `kver`.
 fn module_rel<'a>(p: &'a str, kver: &str) -> Option<&'a str> {
     let dir = format!("lib/modules/{kver}/");
@@ -145,17 +252,21 @@ fn module_rel<'a>(p: &'a str, kver: &str) -> Option<&'a str> {
         .or_else(|| p.strip_prefix("usr/").and_then(|q| q.strip_prefix(&dir)))
 }
 
-/// Move every file of `from` into `to` (later segments replace earlier).
-fn merge_dir(from: &Path, to: &Path) -> Result<()> {
+/// Move every file of `from` into `to` (later segments replace earlier);
+/// the paths moved, relative.
+fn merge_dir(from: &Path, to: &Path) -> Result<Vec<String>> {
+    let mut moved = Vec::new();
     for e in walkdir::WalkDir::new(from).min_depth(1) {
         let e = e?;
         if e.file_type().is_file() {
-            let dst = to.join(e.path().strip_prefix(from).expect("under from"));
+            let rel = e.path().strip_prefix(from).expect("under from");
+            let dst = to.join(rel);
             std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
             std::fs::rename(e.path(), &dst)?;
+            moved.push(rel.to_string_lossy().into_owned());
         }
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// The base names of everything the plan may put in an image (the base's
@@ -178,13 +289,17 @@ pub fn planned_names(plan: &Plan) -> BTreeSet<String> {
 /// The segment to append: the plan laid over the base, minus what the base
 /// already holds as it is, plus the directories they are in and the marker.
 pub fn addition(facts: &Facts, plan: &Plan, base: &Base) -> Result<Tree> {
-    let full = plan_tree_over(facts, plan, base.tree.clone(), Some(base.modules.path()))?;
+    let modules = BaseModules {
+        staged: base.modules.path(),
+        same_as_host: &base.same_as_host,
+    };
+    let full = plan_tree_over(facts, plan, base.tree.clone(), Some(&modules))?;
     let mut out = Tree::default();
     let changed: BTreeMap<&String, &Entry> = full
         .entries
         .iter()
         .filter(|(p, e)| base.tree.entries.get(*p) != Some(*e))
-        .filter(|(p, e)| !same_as_staged_module(p, e, &plan.kver, base.modules.path()))
+        .filter(|(p, e)| !same_as_base_module(p, e, &plan.kver, base))
         .collect();
     for (p, e) in changed {
         // The directories it is in, as the base has them (the kernel does
@@ -211,10 +326,22 @@ pub fn addition(facts: &Facts, plan: &Plan, base: &Base) -> Result<Tree> {
     Ok(out)
 }
 
-/// A planned module file that the base holds with the same bytes.
-fn same_as_staged_module(p: &str, e: &Entry, kver: &str, staged: &Path) -> bool {
+/// A planned module file that the base holds with the same bytes: the
+/// host's own file where the base's was found the same as it, else compared
+/// with the staged copy.
+fn same_as_base_module(p: &str, e: &Entry, kver: &str, base: &Base) -> bool {
     let Some(rel) = module_rel(p, kver) else {
         return false;
+    };
+    let host_copy = base
+        .host_moddir
+        .as_ref()
+        .filter(|_| base.same_as_host.contains(rel))
+        .map(|d| d.join(rel));
+    let staged = match host_copy {
+        Some(h) if matches!(&e.node, Node::Host(p) if *p == h) => return true,
+        Some(h) => h,
+        None => base.modules.path().join(rel),
     };
     let ours = match &e.node {
         Node::File(b) => b.clone(),
@@ -224,7 +351,7 @@ fn same_as_staged_module(p: &str, e: &Entry, kver: &str, staged: &Path) -> bool 
         },
         _ => return false,
     };
-    std::fs::read(staged.join(rel)).is_ok_and(|s| s == ours)
+    std::fs::read(staged).is_ok_and(|s| s == ours)
 }
 
 /// The base's kept segments, as bytes to copy first.
@@ -274,6 +401,7 @@ pub fn append(
         base_path,
         &plan.kver,
         &planned_names(plan),
+        Some(&facts.db.dir),
         super::image::MAX_IMAGE_BYTES,
         &mut |n| progress.bytes(n),
     )?;
