@@ -70,7 +70,22 @@ pub fn read_base(
     limit: u64,
     report: &mut dyn FnMut(u64),
 ) -> Result<Base> {
+    read_base_copying(path, kver, keep, host_moddir, limit, None, report)
+}
+
+/// As `read_base`, also writing the base's bytes as read to `copy` (the
+/// caller cuts it at `Base::cut`): the base is read from disk once.
+pub fn read_base_copying(
+    path: &Path,
+    kver: &str,
+    keep: &BTreeSet<String>,
+    host_moddir: Option<&Path>,
+    limit: u64,
+    copy: Option<&mut std::fs::File>,
+    report: &mut dyn FnMut(u64),
+) -> Result<Base> {
     let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    let f = Tee { inner: f, copy };
     let stage = tempfile::tempdir().context("creating a staging directory")?;
     let mut seen: Vec<SegmentSeen> = Vec::new();
     let mut visit = |h: &Header, data: &mut dyn Read| -> std::io::Result<()> {
@@ -326,6 +341,24 @@ pub fn addition(facts: &Facts, plan: &Plan, base: &Base) -> Result<Tree> {
     Ok(out)
 }
 
+/// Reads through, writing what it read to `copy`.
+struct Tee<'a, R> {
+    inner: R,
+    copy: Option<&'a mut std::fs::File>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(c) = &mut self.copy {
+            c.write_all(&buf[..n]).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("writing the new image: {e}"))
+            })?;
+        }
+        Ok(n)
+    }
+}
+
 /// A planned module file that the base holds with the same bytes: the
 /// host's own file where the base's was found the same as it, else compared
 /// with the staged copy.
@@ -352,12 +385,6 @@ fn same_as_base_module(p: &str, e: &Entry, kver: &str, base: &Base) -> bool {
         _ => return false,
     };
     std::fs::read(staged).is_ok_and(|s| s == ours)
-}
-
-/// The base's kept segments, as bytes to copy first.
-fn prefix(path: &Path, base: &Base) -> Result<impl Read> {
-    let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
-    Ok(f.take(base.cut))
 }
 
 impl Base {
@@ -397,14 +424,32 @@ pub fn append(
         .with_context(|| base_path.display().to_string())?
         .len();
     progress.stage_of(format!("reading {}", base_path.display()), len);
-    let base = read_base(
+    let out = match output {
+        Output::Whole(o) | Output::SegmentOnly(o) => o,
+    };
+    // The whole image: the base's bytes go to the new file as they are
+    // read, and from disk the kernel starts writing them back while the
+    // addition is made.
+    let mut tmp = super::image::temp_for(out)?;
+    let whole = matches!(output, Output::Whole(_));
+    let base = read_base_copying(
         base_path,
         &plan.kver,
         &planned_names(plan),
         Some(&facts.db.dir),
         super::image::MAX_IMAGE_BYTES,
+        whole.then(|| tmp.as_file_mut()),
         &mut |n| progress.bytes(n),
     )?;
+    let prefix_len = if whole { base.cut } else { 0 };
+    {
+        use std::io::Seek;
+        let f = tmp.as_file_mut();
+        f.set_len(prefix_len)
+            .and_then(|_| f.seek(std::io::SeekFrom::Start(prefix_len)))
+            .with_context(|| format!("writing {}", out.display()))?;
+        super::image::start_writeback(f, prefix_len);
+    }
     progress.stage(format!(
         "adding {} modules and {} files",
         plan.modules.iter().filter(|m| !m.builtin).count(),
@@ -412,9 +457,119 @@ pub fn append(
     ));
     let tree = addition(facts, plan, &base)?;
     let compression = base.segment_compression(compress);
-    let (mut prefix, out): (Box<dyn Read>, &Path) = match output {
-        Output::Whole(o) => (Box::new(prefix(base_path, &base)?), o),
-        Output::SegmentOnly(o) => (Box::new(std::io::empty()), o),
-    };
-    super::image::write_image(&tree, compression, mtime, &mut prefix, out, progress)
+    super::image::finish_image(tmp, prefix_len, &tree, compression, mtime, out, progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A base image (one uncompressed segment) of `files`.
+    fn image(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut t = Tree::default();
+        for (p, b) in files {
+            insert(&mut t, p, file_entry(b.to_vec(), 0o644)).unwrap();
+        }
+        let mut out = Vec::new();
+        t.write_cpio(&mut out, 0).unwrap();
+        out
+    }
+
+    #[test]
+    fn base_modules_the_same_as_the_hosts_are_noted_the_others_staged() {
+        let d = tempfile::tempdir().unwrap();
+        let host = d.path().join("host");
+        std::fs::create_dir_all(host.join("kernel")).unwrap();
+        // Longer than one comparison buffer, differing only at the end.
+        let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let mut big_other = big.clone();
+        *big_other.last_mut().unwrap() ^= 1;
+        std::fs::write(host.join("kernel/same.ko"), &big).unwrap();
+        std::fs::write(host.join("kernel/late.ko"), &big).unwrap();
+        std::fs::write(host.join("kernel/short.ko"), b"host").unwrap();
+        let img = image(&[
+            ("usr/lib/modules/6.1/kernel/same.ko", &big),
+            ("usr/lib/modules/6.1/kernel/late.ko", &big_other),
+            (
+                "usr/lib/modules/6.1/kernel/short.ko",
+                b"longer than the host's",
+            ),
+            ("usr/lib/modules/6.1/kernel/only.ko", b"not on the host"),
+        ]);
+        let path = d.path().join("base.img");
+        std::fs::write(&path, &img).unwrap();
+        let mut copy = tempfile::tempfile().unwrap();
+        let base = read_base_copying(
+            &path,
+            "6.1",
+            &BTreeSet::new(),
+            Some(&host),
+            1 << 30,
+            Some(&mut copy),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            base.same_as_host.iter().collect::<Vec<_>>(),
+            ["kernel/same.ko"]
+        );
+        let staged = |rel: &str| std::fs::read(base.modules.path().join(rel)).ok();
+        assert_eq!(staged("kernel/same.ko"), None);
+        assert_eq!(staged("kernel/late.ko"), Some(big_other));
+        assert_eq!(
+            staged("kernel/short.ko").as_deref(),
+            Some(&b"longer than the host's"[..])
+        );
+        assert_eq!(
+            staged("kernel/only.ko").as_deref(),
+            Some(&b"not on the host"[..])
+        );
+        // The copy holds the base's bytes as read.
+        use std::io::Seek;
+        copy.rewind().unwrap();
+        let mut copied = Vec::new();
+        copy.read_to_end(&mut copied).unwrap();
+        assert_eq!(copied, img);
+        assert_eq!(base.cut, img.len() as u64);
+    }
+
+    #[test]
+    fn a_later_segment_replaces_a_module_either_way() {
+        let d = tempfile::tempdir().unwrap();
+        let host = d.path().join("host");
+        std::fs::create_dir_all(host.join("kernel")).unwrap();
+        std::fs::write(host.join("kernel/a.ko"), b"host a").unwrap();
+        std::fs::write(host.join("kernel/b.ko"), b"host b").unwrap();
+        let mut img = image(&[
+            ("lib/modules/6.1/kernel/a.ko", b"host a"),
+            ("lib/modules/6.1/kernel/b.ko", b"base b"),
+        ]);
+        while img.len() % 4 != 0 {
+            img.push(0);
+        }
+        img.extend(image(&[
+            ("lib/modules/6.1/kernel/a.ko", b"later a"),
+            ("lib/modules/6.1/kernel/b.ko", b"host b"),
+        ]));
+        let path = d.path().join("base.img");
+        std::fs::write(&path, &img).unwrap();
+        let base = read_base(
+            &path,
+            "6.1",
+            &BTreeSet::new(),
+            Some(&host),
+            1 << 30,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            base.same_as_host.iter().collect::<Vec<_>>(),
+            ["kernel/b.ko"]
+        );
+        assert_eq!(
+            std::fs::read(base.modules.path().join("kernel/a.ko")).unwrap(),
+            b"later a"
+        );
+        assert!(!base.modules.path().join("kernel/b.ko").exists());
+    }
 }
