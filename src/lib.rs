@@ -10,6 +10,7 @@ pub mod facts;
 pub mod firmware;
 pub mod kmod;
 pub mod manifest;
+pub mod mapped;
 pub mod netroot;
 pub mod output;
 pub mod overlay;

@@ -8,10 +8,13 @@
 //!
 //! The base is read once, as a stream: its directory structure is kept (to
 //! lay the plan over it), the files the plan would replace are kept to
-//! compare, its module files go to a staging directory on disk for depmod;
-//! nothing else is held. Memory does not grow with the base.
+//! compare; each of its module files is compared, as it streams by, with
+//! the host's file at the same place in the module directory (a generator
+//! copies them as they are) and only one that differs is written to a
+//! staging directory on disk for depmod, which is given the host's file for
+//! the others. Nothing else is held. Memory does not grow with the base.
 
-use super::tree::{file_entry, insert, plan_tree_over};
+use super::tree::{file_entry, insert, plan_tree_over, BaseModules};
 use crate::cpio::{Entry, Node, Tree};
 use crate::facts::Facts;
 use crate::kmod::compress::Compression;
@@ -19,8 +22,8 @@ use crate::plan::Plan;
 use crate::segments::{self, Format, Header, Segment};
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 /// The file that marks a segment as rdma-initrd's.
 pub const MARKER: &str = "usr/lib/rdma-initrd/appended-segment";
@@ -33,8 +36,14 @@ pub struct Base {
     /// The kept segments' entries, later replacing earlier; files the plan
     /// does not touch are empty stand-ins.
     pub tree: Tree,
-    /// The base's module files, staged for depmod.
+    /// The base's module files that differ from the host's, staged for
+    /// depmod.
     pub modules: tempfile::TempDir,
+    /// The base's module files (relative to the module directory) that are
+    /// the host's, byte for byte, in `host_moddir`.
+    pub same_as_host: BTreeSet<String>,
+    /// The host module directory they were compared with.
+    pub host_moddir: Option<PathBuf>,
     /// Where the kept segments end in the base file.
     pub cut: u64,
     /// The compression of the last kept segment that is compressed.
@@ -46,18 +55,37 @@ pub struct Base {
 struct SegmentSeen {
     tree: Tree,
     ours: bool,
+    /// Module files (relative) that are the host's.
+    same: BTreeSet<String>,
 }
 
 /// Read `path` once: its structure, the files `keep` names (by base name),
-/// its module files (to `modules/seg<N>/REL`).
+/// its module files: those the same as `host_moddir`'s by name, the others
+/// to `modules/seg<N>/REL`.
 pub fn read_base(
     path: &Path,
     kver: &str,
     keep: &BTreeSet<String>,
+    host_moddir: Option<&Path>,
     limit: u64,
     report: &mut dyn FnMut(u64),
 ) -> Result<Base> {
+    read_base_copying(path, kver, keep, host_moddir, limit, None, report)
+}
+
+/// As `read_base`, also writing the base's bytes as read to `copy` (the
+/// caller cuts it at `Base::cut`): the base is read from disk once.
+pub fn read_base_copying(
+    path: &Path,
+    kver: &str,
+    keep: &BTreeSet<String>,
+    host_moddir: Option<&Path>,
+    limit: u64,
+    copy: Option<&mut std::fs::File>,
+    report: &mut dyn FnMut(u64),
+) -> Result<Base> {
     let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
+    let f = Tee { inner: f, copy };
     let stage = tempfile::tempdir().context("creating a staging directory")?;
     let mut seen: Vec<SegmentSeen> = Vec::new();
     let mut visit = |h: &Header, data: &mut dyn Read| -> std::io::Result<()> {
@@ -74,7 +102,16 @@ pub fn read_base(
                 data.take(4096).read_to_string(&mut t)?;
                 Node::Symlink(t)
             }
-            0o100000 => Node::File(base_file(p, kver, keep, h.segment, stage.path(), data)?),
+            0o100000 => Node::File(base_file(
+                p,
+                kver,
+                keep,
+                host_moddir,
+                (h.segment, h.size),
+                stage.path(),
+                &mut seg.same,
+                data,
+            )?),
             _ => return Ok(()),
         };
         seg.tree.entries.insert(
@@ -91,11 +128,20 @@ pub fn read_base(
     let kept = seen.iter().position(|s| s.ours).unwrap_or(segments.len());
     let modules = tempfile::tempdir().context("creating a staging directory")?;
     let mut tree = Tree::default();
+    let mut same_as_host = BTreeSet::new();
     for (i, s) in seen.into_iter().enumerate().take(kept) {
         tree.entries.extend(s.tree.entries);
+        // Later segments replace earlier: a file the same as the host's
+        // replaces one staged before, and the other way round.
+        for rel in &s.same {
+            let _ = std::fs::remove_file(modules.path().join(rel));
+        }
+        same_as_host.extend(s.same);
         let dir = stage.path().join(format!("seg{i}"));
         if dir.is_dir() {
-            merge_dir(&dir, modules.path())?;
+            for rel in merge_dir(&dir, modules.path())? {
+                same_as_host.remove(&rel);
+            }
         }
     }
     let cut = if kept == 0 { 0 } else { segments[kept - 1].end };
@@ -109,26 +155,38 @@ pub fn read_base(
         kept,
         tree,
         modules,
+        same_as_host,
+        host_moddir: host_moddir.map(Path::to_path_buf),
         cut,
         compression,
     })
 }
 
 /// A base file's bytes when the plan may replace it (kept to compare), a
-/// module file staged on disk, anything else an empty stand-in.
+/// module file noted as the host's (in `same`) or staged on disk, anything
+/// else an empty stand-in.
+#[allow(clippy::too_many_arguments)]
 fn base_file(
     p: &str,
     kver: &str,
     keep: &BTreeSet<String>,
-    segment: usize,
+    host_moddir: Option<&Path>,
+    (segment, size): (usize, u64),
     stage: &Path,
+    same: &mut BTreeSet<String>,
     data: &mut dyn Read,
 ) -> std::io::Result<Vec<u8>> {
     let name = p.rsplit('/').next().unwrap_or(p);
     if let Some(rel) = module_rel(p, kver).filter(|_| name.contains(".ko")) {
         let dst = stage.join(format!("seg{segment}")).join(rel);
-        std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
-        std::io::copy(data, &mut std::fs::File::create(&dst)?)?;
+        let host = host_moddir.map(|d| d.join(rel));
+        if stage_unless_same(data, size, host.as_deref(), &dst)? {
+            // An earlier entry of this segment at the same path is replaced.
+            let _ = std::fs::remove_file(&dst);
+            same.insert(rel.to_string());
+        } else {
+            same.remove(rel);
+        }
         return Ok(Vec::new());
     }
     let mut b = Vec::new();
@@ -138,6 +196,70 @@ fn base_file(
     Ok(b)
 }
 
+/// Compare `data` (`size` bytes) with the file `host` as it streams by:
+/// true when they are the same bytes (nothing written), else the data is
+/// written to `dst` (what matched taken from `host`).
+fn stage_unless_same(
+    data: &mut dyn Read,
+    size: u64,
+    host: Option<&Path>,
+    dst: &Path,
+) -> std::io::Result<bool> {
+    let mut matched = 0u64;
+    let mut buf = Vec::new();
+    if let Some(host) = host {
+        if let Ok(mut hf) = std::fs::File::open(host) {
+            if hf.metadata().is_ok_and(|m| m.is_file() && m.len() == size) {
+                let mut a = vec![0u8; 1 << 16];
+                let mut b = vec![0u8; 1 << 16];
+                loop {
+                    let n = read_full(data, &mut a)?;
+                    if n == 0 {
+                        return Ok(true);
+                    }
+                    if hf.read_exact(&mut b[..n]).is_err() || a[..n] != b[..n] {
+                        a.truncate(n);
+                        buf = a;
+                        break;
+                    }
+                    matched += n as u64;
+                }
+            }
+        }
+    }
+    std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dst)?);
+    if matched > 0 {
+        let host = host.expect("matched only against a host file");
+        let copied = std::io::copy(&mut std::fs::File::open(host)?.take(matched), &mut out)?;
+        if copied != matched {
+            return Err(std::io::Error::other(format!(
+                "{}: changed while being read",
+                host.display()
+            )));
+        }
+    }
+    out.write_all(&buf)?;
+    std::io::copy(data, &mut out)?;
+    out.flush()?;
+    Ok(false)
+}
+
+/// Fill `buf` from `r` as far as it goes; how many bytes (less only at the
+/// end).
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// The path of a module file relative to the module directory of `kver`.
 fn module_rel<'a>(p: &'a str, kver: &str) -> Option<&'a str> {
     let dir = format!("lib/modules/{kver}/");
@@ -145,17 +267,21 @@ fn module_rel<'a>(p: &'a str, kver: &str) -> Option<&'a str> {
         .or_else(|| p.strip_prefix("usr/").and_then(|q| q.strip_prefix(&dir)))
 }
 
-/// Move every file of `from` into `to` (later segments replace earlier).
-fn merge_dir(from: &Path, to: &Path) -> Result<()> {
+/// Move every file of `from` into `to` (later segments replace earlier);
+/// the paths moved, relative.
+fn merge_dir(from: &Path, to: &Path) -> Result<Vec<String>> {
+    let mut moved = Vec::new();
     for e in walkdir::WalkDir::new(from).min_depth(1) {
         let e = e?;
         if e.file_type().is_file() {
-            let dst = to.join(e.path().strip_prefix(from).expect("under from"));
+            let rel = e.path().strip_prefix(from).expect("under from");
+            let dst = to.join(rel);
             std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
             std::fs::rename(e.path(), &dst)?;
+            moved.push(rel.to_string_lossy().into_owned());
         }
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// The base names of everything the plan may put in an image (the base's
@@ -178,13 +304,17 @@ pub fn planned_names(plan: &Plan) -> BTreeSet<String> {
 /// The segment to append: the plan laid over the base, minus what the base
 /// already holds as it is, plus the directories they are in and the marker.
 pub fn addition(facts: &Facts, plan: &Plan, base: &Base) -> Result<Tree> {
-    let full = plan_tree_over(facts, plan, base.tree.clone(), Some(base.modules.path()))?;
+    let modules = BaseModules {
+        staged: base.modules.path(),
+        same_as_host: &base.same_as_host,
+    };
+    let full = plan_tree_over(facts, plan, base.tree.clone(), Some(&modules))?;
     let mut out = Tree::default();
     let changed: BTreeMap<&String, &Entry> = full
         .entries
         .iter()
         .filter(|(p, e)| base.tree.entries.get(*p) != Some(*e))
-        .filter(|(p, e)| !same_as_staged_module(p, e, &plan.kver, base.modules.path()))
+        .filter(|(p, e)| !same_as_base_module(p, e, &plan.kver, base))
         .collect();
     for (p, e) in changed {
         // The directories it is in, as the base has them (the kernel does
@@ -211,10 +341,40 @@ pub fn addition(facts: &Facts, plan: &Plan, base: &Base) -> Result<Tree> {
     Ok(out)
 }
 
-/// A planned module file that the base holds with the same bytes.
-fn same_as_staged_module(p: &str, e: &Entry, kver: &str, staged: &Path) -> bool {
+/// Reads through, writing what it read to `copy`.
+struct Tee<'a, R> {
+    inner: R,
+    copy: Option<&'a mut std::fs::File>,
+}
+
+impl<R: Read> Read for Tee<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(c) = &mut self.copy {
+            c.write_all(&buf[..n]).map_err(|e| {
+                std::io::Error::new(e.kind(), format!("writing the new image: {e}"))
+            })?;
+        }
+        Ok(n)
+    }
+}
+
+/// A planned module file that the base holds with the same bytes: the
+/// host's own file where the base's was found the same as it, else compared
+/// with the staged copy.
+fn same_as_base_module(p: &str, e: &Entry, kver: &str, base: &Base) -> bool {
     let Some(rel) = module_rel(p, kver) else {
         return false;
+    };
+    let host_copy = base
+        .host_moddir
+        .as_ref()
+        .filter(|_| base.same_as_host.contains(rel))
+        .map(|d| d.join(rel));
+    let staged = match host_copy {
+        Some(h) if matches!(&e.node, Node::Host(p) if *p == h) => return true,
+        Some(h) => h,
+        None => base.modules.path().join(rel),
     };
     let ours = match &e.node {
         Node::File(b) => b.clone(),
@@ -224,13 +384,7 @@ fn same_as_staged_module(p: &str, e: &Entry, kver: &str, staged: &Path) -> bool 
         },
         _ => return false,
     };
-    std::fs::read(staged.join(rel)).is_ok_and(|s| s == ours)
-}
-
-/// The base's kept segments, as bytes to copy first.
-fn prefix(path: &Path, base: &Base) -> Result<impl Read> {
-    let f = std::fs::File::open(path).with_context(|| path.display().to_string())?;
-    Ok(f.take(base.cut))
+    std::fs::read(staged).is_ok_and(|s| s == ours)
 }
 
 impl Base {
@@ -270,13 +424,32 @@ pub fn append(
         .with_context(|| base_path.display().to_string())?
         .len();
     progress.stage_of(format!("reading {}", base_path.display()), len);
-    let base = read_base(
+    let out = match output {
+        Output::Whole(o) | Output::SegmentOnly(o) => o,
+    };
+    // The whole image: the base's bytes go to the new file as they are
+    // read, and from disk the kernel starts writing them back while the
+    // addition is made.
+    let mut tmp = super::image::temp_for(out)?;
+    let whole = matches!(output, Output::Whole(_));
+    let base = read_base_copying(
         base_path,
         &plan.kver,
         &planned_names(plan),
+        Some(&facts.db.dir),
         super::image::MAX_IMAGE_BYTES,
+        whole.then(|| tmp.as_file_mut()),
         &mut |n| progress.bytes(n),
     )?;
+    let prefix_len = if whole { base.cut } else { 0 };
+    {
+        use std::io::Seek;
+        let f = tmp.as_file_mut();
+        f.set_len(prefix_len)
+            .and_then(|_| f.seek(std::io::SeekFrom::Start(prefix_len)))
+            .with_context(|| format!("writing {}", out.display()))?;
+        super::image::start_writeback(f, prefix_len);
+    }
     progress.stage(format!(
         "adding {} modules and {} files",
         plan.modules.iter().filter(|m| !m.builtin).count(),
@@ -284,9 +457,119 @@ pub fn append(
     ));
     let tree = addition(facts, plan, &base)?;
     let compression = base.segment_compression(compress);
-    let (mut prefix, out): (Box<dyn Read>, &Path) = match output {
-        Output::Whole(o) => (Box::new(prefix(base_path, &base)?), o),
-        Output::SegmentOnly(o) => (Box::new(std::io::empty()), o),
-    };
-    super::image::write_image(&tree, compression, mtime, &mut prefix, out, progress)
+    super::image::finish_image(tmp, prefix_len, &tree, compression, mtime, out, progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A base image (one uncompressed segment) of `files`.
+    fn image(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut t = Tree::default();
+        for (p, b) in files {
+            insert(&mut t, p, file_entry(b.to_vec(), 0o644)).unwrap();
+        }
+        let mut out = Vec::new();
+        t.write_cpio(&mut out, 0).unwrap();
+        out
+    }
+
+    #[test]
+    fn base_modules_the_same_as_the_hosts_are_noted_the_others_staged() {
+        let d = tempfile::tempdir().unwrap();
+        let host = d.path().join("host");
+        std::fs::create_dir_all(host.join("kernel")).unwrap();
+        // Longer than one comparison buffer, differing only at the end.
+        let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        let mut big_other = big.clone();
+        *big_other.last_mut().unwrap() ^= 1;
+        std::fs::write(host.join("kernel/same.ko"), &big).unwrap();
+        std::fs::write(host.join("kernel/late.ko"), &big).unwrap();
+        std::fs::write(host.join("kernel/short.ko"), b"host").unwrap();
+        let img = image(&[
+            ("usr/lib/modules/6.1/kernel/same.ko", &big),
+            ("usr/lib/modules/6.1/kernel/late.ko", &big_other),
+            (
+                "usr/lib/modules/6.1/kernel/short.ko",
+                b"longer than the host's",
+            ),
+            ("usr/lib/modules/6.1/kernel/only.ko", b"not on the host"),
+        ]);
+        let path = d.path().join("base.img");
+        std::fs::write(&path, &img).unwrap();
+        let mut copy = tempfile::tempfile().unwrap();
+        let base = read_base_copying(
+            &path,
+            "6.1",
+            &BTreeSet::new(),
+            Some(&host),
+            1 << 30,
+            Some(&mut copy),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            base.same_as_host.iter().collect::<Vec<_>>(),
+            ["kernel/same.ko"]
+        );
+        let staged = |rel: &str| std::fs::read(base.modules.path().join(rel)).ok();
+        assert_eq!(staged("kernel/same.ko"), None);
+        assert_eq!(staged("kernel/late.ko"), Some(big_other));
+        assert_eq!(
+            staged("kernel/short.ko").as_deref(),
+            Some(&b"longer than the host's"[..])
+        );
+        assert_eq!(
+            staged("kernel/only.ko").as_deref(),
+            Some(&b"not on the host"[..])
+        );
+        // The copy holds the base's bytes as read.
+        use std::io::Seek;
+        copy.rewind().unwrap();
+        let mut copied = Vec::new();
+        copy.read_to_end(&mut copied).unwrap();
+        assert_eq!(copied, img);
+        assert_eq!(base.cut, img.len() as u64);
+    }
+
+    #[test]
+    fn a_later_segment_replaces_a_module_either_way() {
+        let d = tempfile::tempdir().unwrap();
+        let host = d.path().join("host");
+        std::fs::create_dir_all(host.join("kernel")).unwrap();
+        std::fs::write(host.join("kernel/a.ko"), b"host a").unwrap();
+        std::fs::write(host.join("kernel/b.ko"), b"host b").unwrap();
+        let mut img = image(&[
+            ("lib/modules/6.1/kernel/a.ko", b"host a"),
+            ("lib/modules/6.1/kernel/b.ko", b"base b"),
+        ]);
+        while img.len() % 4 != 0 {
+            img.push(0);
+        }
+        img.extend(image(&[
+            ("lib/modules/6.1/kernel/a.ko", b"later a"),
+            ("lib/modules/6.1/kernel/b.ko", b"host b"),
+        ]));
+        let path = d.path().join("base.img");
+        std::fs::write(&path, &img).unwrap();
+        let base = read_base(
+            &path,
+            "6.1",
+            &BTreeSet::new(),
+            Some(&host),
+            1 << 30,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(
+            base.same_as_host.iter().collect::<Vec<_>>(),
+            ["kernel/b.ko"]
+        );
+        assert_eq!(
+            std::fs::read(base.modules.path().join("kernel/a.ko")).unwrap(),
+            b"later a"
+        );
+        assert!(!base.modules.path().join("kernel/b.ko").exists());
+    }
 }

@@ -24,17 +24,64 @@ pub fn write_image(
     output: &Path,
     progress: &mut crate::term::Progress,
 ) -> Result<()> {
-    let dir = match output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".rdma-initrd-")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    {
+    let mut tmp = temp_for(output)?;
+    let n = {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
         let n = std::io::copy(prefix, &mut w)?;
+        w.flush()?;
+        n
+    };
+    finish_image(tmp, n, tree, compression, mtime, output, progress)
+}
+
+/// A temporary file next to `output`, to be completed by `finish_image`.
+pub fn temp_for(output: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = parent_dir(output);
+    tempfile::Builder::new()
+        .prefix(".rdma-initrd-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))
+}
+
+fn parent_dir(output: &Path) -> &Path {
+    match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Have the kernel start writing the first `len` bytes of `f` back to disk
+/// now (they are complete), so that the final fsync waits for less.
+pub fn start_writeback(f: &std::fs::File, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on an open descriptor; advisory only,
+    // its result is not needed (fsync later is what makes the file safe).
+    unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            0,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+/// `tmp` holds `prefix_len` bytes (a base's kept segments), its position at
+/// their end: append `tree` as one segment, then sync and rename it to
+/// `output`.
+pub fn finish_image(
+    mut tmp: tempfile::NamedTempFile,
+    prefix_len: u64,
+    tree: &Tree,
+    compression: Compression,
+    mtime: u32,
+    output: &Path,
+    progress: &mut crate::term::Progress,
+) -> Result<()> {
+    let dir = parent_dir(output);
+    {
+        let n = prefix_len;
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
         // The kernel takes an uncompressed archive only at a 4-byte boundary;
         // a compressed stream anywhere (and tools that test the compressed
         // rest as one stream fail on zero padding).

@@ -32,14 +32,22 @@ pub fn plan_tree(facts: &Facts, plan: &Plan, base: Option<&Tree>) -> Result<Tree
     plan_tree_over(facts, plan, base.cloned().unwrap_or_default(), None)
 }
 
-/// The plan laid over `tree`; `base_modules`: a directory holding module
-/// files of the base (relative to its module directory) that `tree` holds
-/// only as empty stand-ins, indexed with the plan's.
+/// The module files of a base image that its tree holds only as empty
+/// stand-ins (paths relative to the module directory).
+pub struct BaseModules<'a> {
+    /// A directory holding those that differ from the host's.
+    pub staged: &'a Path,
+    /// Those that are the host's files (in the plan's module directory).
+    pub same_as_host: &'a BTreeSet<String>,
+}
+
+/// The plan laid over `tree`; `base_modules`: the base's module files,
+/// indexed with the plan's.
 pub fn plan_tree_over(
     facts: &Facts,
     plan: &Plan,
     mut tree: Tree,
-    base_modules: Option<&Path>,
+    base_modules: Option<&BaseModules>,
 ) -> Result<Tree> {
     add_modules(&mut tree, plan)?;
     add_firmware(&mut tree, plan)?;
@@ -218,15 +226,28 @@ fn module_index(
     tree: &mut Tree,
     kver: &str,
     db: &ModDb,
-    base_modules: Option<&Path>,
+    base_modules: Option<&BaseModules>,
 ) -> Result<()> {
     let prefix = format!("{}/", image_moddir(tree, kver)?);
     let (stage, sdir, mut n) = stage_moddir(tree, kver, |rel| {
         let base = rel.rsplit('/').next().unwrap_or(rel);
         base.contains(".ko") && !rel.starts_with("modules.")
     })?;
-    if let Some(dir) = base_modules {
-        n += copy_missing(dir, &sdir)?;
+    if let Some(base) = base_modules {
+        n += copy_missing(base.staged, &sdir)?;
+        for rel in base.same_as_host {
+            let dst = sdir.join(rel);
+            if dst.metadata().is_ok_and(|m| m.len() > 0) {
+                continue;
+            }
+            let src = db.dir.join(rel);
+            std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
+            let _ = std::fs::remove_file(&dst);
+            if std::fs::hard_link(&src, &dst).is_err() {
+                std::fs::copy(&src, &dst).with_context(|| src.display().to_string())?;
+            }
+            n += 1;
+        }
     }
     // What the kernel has built in, so lookups of builtin names still work.
     for f in [

@@ -12,6 +12,7 @@ pub mod modinfo;
 pub mod name;
 
 use crate::error::{InputError, Warning};
+use crate::mapped::FileBytes;
 use anyhow::Result;
 use config::{Config, Origin};
 use std::collections::HashSet;
@@ -66,7 +67,7 @@ pub struct ProbeItem {
 /// An alias-style index: depmod's binary trie, searched in place as libkmod
 /// does, or (where there is no .bin) the text file, parsed.
 enum AliasSource {
-    Bin(Vec<u8>),
+    Bin(FileBytes),
     Text(alias::AliasFile),
 }
 
@@ -96,7 +97,7 @@ impl AliasSource {
 /// parsed whole.
 enum DepSource {
     Bin {
-        bytes: Vec<u8>,
+        bytes: FileBytes,
         label: String,
         cache: Mutex<std::collections::HashMap<String, Option<dep::DepEntry>>>,
     },
@@ -186,7 +187,7 @@ impl ModDb {
 
     fn alias_source(&self, name: &str) -> AliasSource {
         let bin = self.dir.join(format!("{name}.bin"));
-        if let Ok(b) = crate::root::read_capped(&bin, crate::root::MAX_INDEX_FILE) {
+        if let Ok(b) = crate::mapped::map_capped(&bin, crate::root::MAX_INDEX_FILE) {
             if index_bin::Index::open(&b).is_ok() {
                 return AliasSource::Bin(b);
             }
@@ -495,8 +496,8 @@ impl ModDb {
 
 /// A binary index file when it is there and is one (else None: the text
 /// file is read instead, as libkmod falls back).
-fn read_bin(path: &Path) -> Option<Vec<u8>> {
-    let b = crate::root::read_capped(path, crate::root::MAX_INDEX_FILE).ok()?;
+fn read_bin(path: &Path) -> Option<FileBytes> {
+    let b = crate::mapped::map_capped(path, crate::root::MAX_INDEX_FILE).ok()?;
     index_bin::Index::open(&b).is_ok().then_some(b)
 }
 
