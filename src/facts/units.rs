@@ -173,6 +173,9 @@ pub fn read_unit_dirs(root: &Root) -> Result<UnitDirs> {
     Ok(out)
 }
 
+/// The device number of /dev/null (major 1, minor 3, as Linux encodes it).
+const DEV_NULL_RDEV: u64 = (1 << 8) | 3;
+
 /// What is at `inner` (a path inside the root); `list`: a directory's
 /// `*.conf` entries are read too.
 fn read_node(root: &Root, inner: &str, list: bool) -> Result<Node> {
@@ -180,9 +183,16 @@ fn read_node(root: &Root, inner: &str, list: bool) -> Result<Node> {
     let host = root.resolve(parent)?.join(name);
     let md = std::fs::symlink_metadata(&host).with_context(|| host.display().to_string())?;
     let end = root.resolve(inner)?;
+    // systemd's null_or_empty(): an empty regular file, or the character
+    // device /dev/null (rdev 1:3) however it is reached (a root of `/`
+    // leaves links to the system to follow).
     let is_null = |end: &Path| {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
         root.inner(end) == Path::new("/dev/null")
-            || std::fs::metadata(end).is_ok_and(|m| m.is_file() && m.len() == 0)
+            || std::fs::metadata(end).is_ok_and(|m| {
+                (m.is_file() && m.len() == 0)
+                    || (m.file_type().is_char_device() && m.rdev() == DEV_NULL_RDEV)
+            })
     };
     if md.file_type().is_symlink() && !end.is_dir() {
         let target = std::fs::read_link(&host).with_context(|| host.display().to_string())?;
@@ -339,4 +349,28 @@ fn read_conf(root: &Root, inner: &str, own: bool) -> Result<Option<ConfFile>> {
         names: systemd::parse_modules_list(&text, &label),
         source,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mask reached through a root of `/` (rdma-initrd run inside the
+    /// image root, as on a host or in a chroot): the link ends at the
+    /// system's own /dev/null, which only its device number tells.
+    #[test]
+    fn a_link_to_dev_null_is_a_mask_in_a_root_of_slash() {
+        let t = tempfile::tempdir().unwrap();
+        let link = t.path().join("iwpmd.service");
+        std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+        let empty = t.path().join("empty.service");
+        std::fs::write(&empty, b"").unwrap();
+        let full = t.path().join("full.service");
+        std::fs::write(&full, b"[Unit]\n").unwrap();
+        let root = Root::new(Path::new("/"));
+        let node = |p: &Path| read_node(&root, p.to_str().unwrap(), false).unwrap();
+        assert!(node(&link).is_null(), "{:?}", node(&link));
+        assert!(node(&empty).is_null());
+        assert!(!node(&full).is_null());
+    }
 }
