@@ -34,6 +34,35 @@ fn plan_json(args: &[&str]) -> Value {
 /// What a generator's module function does to a tree that has the plan's
 /// other files (the harnesses record module additions only): the plan's
 /// module files and firmware at their paths, and a module index by depmod.
+/// A generator's TREE, with its modules added, packed into an image that
+/// verifies with no selection, saying it checked the manifest's.
+fn verifies_flagless(
+    tree: &Path,
+    plan: &Value,
+    md: &Path,
+    root: &str,
+    generator: &str,
+    init: &str,
+) {
+    add_modules_as_a_generator_would(tree, plan, md);
+    let img = tree.with_extension("img");
+    pack(tree, &img);
+    let (code, out, err) = run(&[
+        "verify",
+        img.to_str().unwrap(),
+        "--root",
+        root,
+        "--moddir",
+        md.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let want = format!(
+        "checked against the manifest's selection: generic, --generator {generator}, --init {init}, kernel {}",
+        inputs().kver
+    );
+    assert!(out.contains(&want), "{out}");
+}
+
 fn add_modules_as_a_generator_would(tree: &Path, plan: &Value, moddir: &Path) {
     let kver = plan["kver"].as_str().unwrap();
     let dst = tree.join("lib/modules").join(kver);
@@ -270,24 +299,8 @@ fn mkinitcpio_image_verifies_from_its_manifest() {
             planned_manifest(&plan),
             "{calls}"
         );
-        add_modules_as_a_generator_would(&tree, &plan, &md);
-        let img = t.path().join("initramfs-linux.img");
-        pack(&tree, &img);
-        let (code, out, err) = run(&[
-            "verify",
-            img.to_str().unwrap(),
-            "--root",
-            &root,
-            "--moddir",
-            md.to_str().unwrap(),
-        ]);
-        assert_eq!(code, 0, "{out}{err}");
-        let want = format!(
-            "checked against the manifest's selection: generic, --generator mkinitcpio, --init {}, kernel {}",
-            if systemd { "systemd" } else { "udev" },
-            inp.kver
-        );
-        assert!(out.contains(&want), "{out}");
+        let init = if systemd { "systemd" } else { "udev" };
+        verifies_flagless(&tree, &plan, &md, &root, "mkinitcpio", init);
     }
 }
 
@@ -347,23 +360,7 @@ fn initramfs_tools_image_verifies_from_its_manifest() {
         planned_manifest(&plan),
         "{err}"
     );
-    add_modules_as_a_generator_would(&dest, &plan, &md);
-    let img = t.path().join("initrd.img");
-    pack(&dest, &img);
-    let (code, out, err) = run(&[
-        "verify",
-        img.to_str().unwrap(),
-        "--root",
-        &root,
-        "--moddir",
-        md.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    let want = format!(
-        "checked against the manifest's selection: generic, --generator initramfs-tools, --init udev, kernel {}",
-        inp.kver
-    );
-    assert!(out.contains(&want), "{out}");
+    verifies_flagless(&dest, &plan, &md, &root, "initramfs-tools", "udev");
 }
 
 /// The kernel-install plugin's command appends the plan to the staged
