@@ -61,14 +61,7 @@ impl Drop for Mapping {
 /// `root::read_capped` does).
 pub fn map_capped(path: &Path, cap: u64) -> io::Result<FileBytes> {
     use std::os::fd::AsRawFd;
-    let f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    if len > cap {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{len} bytes is more than the {cap} this file can reasonably be; refusing to read it"),
-        ));
-    }
+    let (f, len) = crate::root::open_capped(path, cap)?;
     if len == 0 || !f.metadata()?.is_file() {
         return crate::root::read_capped(path, cap).map(FileBytes::Read);
     }

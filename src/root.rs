@@ -136,11 +136,8 @@ impl Root {
     }
 }
 
-/// Read a whole host file, refusing one larger than `cap` bytes: inputs
-/// that are read whole (depmod's text files, rules, confs) are small in
-/// every real system, and a hostile one must not exhaust memory.
-pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
-    use std::io::Read;
+/// `path` opened with its length, refusing files over `cap` bytes.
+pub fn open_capped(path: &Path, cap: u64) -> io::Result<(std::fs::File, u64)> {
     let f = std::fs::File::open(path)?;
     let len = f.metadata()?.len();
     if len > cap {
@@ -149,6 +146,15 @@ pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
             format!("{len} bytes is more than the {cap} this file can reasonably be; refusing to read it"),
         ));
     }
+    Ok((f, len))
+}
+
+/// Read a whole host file, refusing one larger than `cap` bytes: inputs
+/// that are read whole (depmod's text files, rules, confs) are small in
+/// every real system, and a hostile one must not exhaust memory.
+pub fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let (f, len) = open_capped(path, cap)?;
     let mut buf = Vec::with_capacity(len as usize);
     f.take(cap + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > cap {
