@@ -1,11 +1,17 @@
-//! What a program needs to run inside an image: for an ELF file its
-//! interpreter and DT_NEEDED libraries (searched through RUNPATH/RPATH and
-//! the usual library directories of the root), for a script its interpreter.
+//! Where a program is in a root, and what it needs to run inside an image:
+//! for an ELF file its interpreter and DT_NEEDED libraries (searched through
+//! RUNPATH/RPATH and the usual library directories of the root), for a
+//! script its interpreter.
 
 use crate::root::Root;
 use anyhow::Result;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Directories a bare command name is looked up in (inside the root).
+pub const PATH_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+/// Directories udev looks up a bare PROGRAM/RUN/IMPORT name in.
+pub const UDEV_DIRS: &[&str] = &["/usr/lib/udev", "/lib/udev"];
 
 const LIB_DIRS: &[&str] = &[
     "/lib/{triplet}",
@@ -15,6 +21,26 @@ const LIB_DIRS: &[&str] = &[
     "/lib",
     "/usr/lib",
 ];
+
+/// Where a word may be: itself when absolute, else in each of `dirs`.
+pub fn candidates(word: &str, dirs: &[&str]) -> Vec<String> {
+    if word.starts_with('/') {
+        vec![word.to_string()]
+    } else {
+        dirs.iter().map(|d| format!("{d}/{word}")).collect()
+    }
+}
+
+/// The first candidate that is a file in the root: (inner, host).
+pub fn first_existing(root: &Root, candidates: &[String]) -> Result<Option<(String, PathBuf)>> {
+    for c in candidates {
+        let host = root.resolve(Path::new(c))?;
+        if host.is_file() {
+            return Ok(Some((c.clone(), host)));
+        }
+    }
+    Ok(None)
+}
 
 /// (inner path, host path) of everything `inner` needs, recursively.
 pub fn closure(root: &Root, inner: &str) -> Result<Vec<(String, PathBuf)>> {
@@ -58,8 +84,8 @@ fn direct(root: &Root, inner: &str, bytes: &[u8]) -> Result<Vec<(String, PathBuf
     let mut out = Vec::new();
     if let Some(progs) = script_interpreters(bytes) {
         for p in progs {
-            let cands = crate::facts::programs::candidates(&p, crate::facts::programs::PATH_DIRS);
-            if let Some((inner, h)) = crate::facts::programs::first_existing(root, &cands)? {
+            let cands = candidates(&p, PATH_DIRS);
+            if let Some((inner, h)) = first_existing(root, &cands)? {
                 out.push((inner, h));
             }
         }

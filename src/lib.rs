@@ -17,6 +17,7 @@ pub mod overlay;
 pub mod plan;
 pub mod root;
 pub mod segments;
+pub mod selection;
 pub mod sha256;
 pub mod source;
 pub mod sysfs;

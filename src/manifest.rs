@@ -38,7 +38,8 @@
 //! the same plan write the same bytes.
 
 use crate::cpio::Tree;
-use crate::plan::{FileKind, Mode, Plan, PlanFile};
+use crate::plan::{FileKind, Plan, PlanFile};
+use crate::selection::Mode;
 use crate::sha256;
 use crate::source::Source;
 use anyhow::{Context, Result};
@@ -198,8 +199,8 @@ pub fn build(plan: &Plan, inputs: &crate::facts::Inputs) -> Result<Manifest> {
         kver: plan.kver.clone(),
         generator: sel.generator.name().to_string(),
         init: match sel.init {
-            crate::plan::Init::Systemd => "systemd",
-            crate::plan::Init::Udev => "udev",
+            crate::selection::Init::Systemd => "systemd",
+            crate::selection::Init::Udev => "udev",
         }
         .to_string(),
         selection: Recorded {

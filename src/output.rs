@@ -178,9 +178,9 @@ pub fn chain(p: &Plan, name: &str, r: &Reason, depth: usize) -> Vec<String> {
 
 pub fn plan_text(out: &mut impl Write, p: &Plan, explain: bool) -> io::Result<()> {
     let mode = match p.mode {
-        crate::plan::Mode::Hostonly => "host-only",
-        crate::plan::Mode::Generic => "generic",
-        crate::plan::Mode::Selected => "selected",
+        crate::selection::Mode::Hostonly => "host-only",
+        crate::selection::Mode::Generic => "generic",
+        crate::selection::Mode::Selected => "selected",
     };
     writeln!(
         out,

@@ -10,7 +10,7 @@
 use super::tree::{preload_listed, stage_moddir};
 use super::DRACUT_HOOK_DIRS;
 use crate::cpio::{Node, Tree};
-use crate::facts::programs::{PATH_DIRS, UDEV_DIRS};
+use crate::elfdeps::{PATH_DIRS, UDEV_DIRS};
 use crate::kmod::{build, compress, config::Config, name, ModDb, ModKind};
 use crate::plan::{FileKind, Plan, PlanFile};
 use anyhow::Result;

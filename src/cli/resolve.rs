@@ -5,8 +5,8 @@
 use super::args::{GeneratorArg, Global, InitArg, NetRootArg, SelectionArg, SELECTION_IDS};
 use crate::facts::Inputs;
 use crate::netroot::{Generator, NetRoot};
-use crate::plan::{Init, Mode, Selection};
 use crate::root::Root;
+use crate::selection::{Init, Mode, Selection};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 

@@ -7,7 +7,7 @@ use super::{Inputs, Rules};
 use crate::error::{InputError, Warning};
 use crate::kmod::ModDb;
 use crate::netroot::{self, NetRootFact};
-use crate::plan::Profile;
+use crate::selection::Profile;
 use crate::udev::device::Device;
 use anyhow::{Context, Result};
 use std::path::Path;

@@ -30,8 +30,8 @@ pub use units::{ConfFile, DropinFile, UnitFile, Units};
 
 use crate::error::Warning;
 use crate::kmod::ModDb;
-use crate::plan::{Mode, Profile};
 use crate::root::Root;
+use crate::selection::{Mode, Profile};
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -42,7 +42,7 @@ pub struct Inputs {
     pub kver: String,
     pub moddir: PathBuf,
     pub sysfs: PathBuf,
-    pub selection: crate::plan::Selection,
+    pub selection: crate::selection::Selection,
     /// modprobe.d-style files read after the root's (`--config`).
     pub extra_config: Vec<PathBuf>,
     /// udev rules directories read before the root's (`--rules-dir`).

@@ -3,17 +3,13 @@
 //! script brings its interpreter (`#!` line, `env NAME`), found the same way.
 
 use super::{Rules, Units};
+use crate::elfdeps::{candidates, first_existing, PATH_DIRS, UDEV_DIRS};
 use crate::kmod::ModDb;
 use crate::root::Root;
 use crate::source::Source;
 use anyhow::Result;
 use std::collections::{BTreeMap, VecDeque};
-use std::path::{Path, PathBuf};
-
-/// Directories a bare command name is looked up in (inside the root).
-pub const PATH_DIRS: &[&str] = &["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-/// Directories udev looks up a bare PROGRAM/RUN/IMPORT name in.
-pub const UDEV_DIRS: &[&str] = &["/usr/lib/udev", "/lib/udev"];
+use std::path::Path;
 
 /// How a program is named.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -111,26 +107,6 @@ pub fn rule_program(t: &crate::udev::rules::Token) -> Option<&str> {
         _ => None,
     };
     cmd.and_then(|c| c.split_ascii_whitespace().next())
-}
-
-/// Where a word may be: itself when absolute, else in each of `dirs`.
-pub fn candidates(word: &str, dirs: &[&str]) -> Vec<String> {
-    if word.starts_with('/') {
-        vec![word.to_string()]
-    } else {
-        dirs.iter().map(|d| format!("{d}/{word}")).collect()
-    }
-}
-
-/// The first candidate that is a file in the root: (inner, host).
-pub fn first_existing(root: &Root, candidates: &[String]) -> Result<Option<(String, PathBuf)>> {
-    for c in candidates {
-        let host = root.resolve(Path::new(c))?;
-        if host.is_file() {
-            return Ok(Some((c.clone(), host)));
-        }
-    }
-    Ok(None)
 }
 
 fn find(root: &Root, r: &ProgramRef) -> Result<Option<Program>> {

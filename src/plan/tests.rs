@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::facts::fake::Fake;
+use crate::netroot::NetRoot;
 use crate::udev::device::Parent;
 
 const DEP: &str = "\
