@@ -194,6 +194,23 @@ fn index(
     gaps: &mut Vec<String>,
 ) -> Result<()> {
     let kver = &plan.kver;
+    let mut names: BTreeSet<String> = plan
+        .modules
+        .iter()
+        .filter(|m| !m.builtin)
+        .map(|m| m.name.clone())
+        .collect();
+    for r in plan.modules.iter().flat_map(|m| &m.reasons) {
+        if let Some(req) = r.request() {
+            names.insert(req.to_string());
+        }
+    }
+    // Nothing to resolve: a plan without modules (--hostonly, no RDMA
+    // hardware) needs no index, and mkinitcpio makes none for an image
+    // without modules.
+    if names.is_empty() {
+        return Ok(());
+    }
     let (_stage, sdir, _) = stage_moddir(tree, kver, |rel| {
         rel.starts_with("modules.") && !rel.contains('/')
     })?;
@@ -208,17 +225,6 @@ fn index(
     let moddir = tree
         .canonical(&format!("lib/modules/{kver}"))
         .unwrap_or_default();
-    let mut names: BTreeSet<String> = plan
-        .modules
-        .iter()
-        .filter(|m| !m.builtin)
-        .map(|m| m.name.clone())
-        .collect();
-    for r in plan.modules.iter().flat_map(|m| &m.reasons) {
-        if let Some(req) = r.request() {
-            names.insert(req.to_string());
-        }
-    }
     for n in names {
         let found = idx.lookup(&n).unwrap_or_default();
         let ok = found.iter().any(|(m, _)| match idx.kind(m) {
