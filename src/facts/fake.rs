@@ -158,6 +158,7 @@ impl Fake {
                 ..Default::default()
             }),
             profiles: Vec::new(),
+            hw_providers: db.modules_under(crate::kmod::RDMA_HW_DIR),
             modinfo: Box::new(MapModinfo(
                 self.modinfo
                     .iter()

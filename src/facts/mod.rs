@@ -68,6 +68,9 @@ pub struct Facts {
     pub host: Option<Host>,
     /// `--profile` files, as given.
     pub profiles: Vec<(String, Profile)>,
+    /// The kernel's RDMA hardware providers (modules under
+    /// `kmod::RDMA_HW_DIR`), read for a generic plan only.
+    pub hw_providers: Vec<String>,
     pub modinfo: Box<dyn ModinfoSource>,
     pub firmware: Box<dyn FirmwareSource>,
     /// Problems met while reading (skipped lines, unreadable files).
@@ -108,6 +111,10 @@ impl Facts {
             .iter()
             .map(|p| Ok((p.display().to_string(), host::read_profile(p)?)))
             .collect::<Result<Vec<_>>>()?;
+        let hw_providers = match sel.mode {
+            Mode::Generic => db.modules_under(crate::kmod::RDMA_HW_DIR),
+            _ => Vec::new(),
+        };
         let modinfo: Box<dyn ModinfoSource> = if modinfo {
             Box::new(ReadModinfo)
         } else {
@@ -124,6 +131,7 @@ impl Facts {
             programs,
             host,
             profiles,
+            hw_providers,
             modinfo,
             firmware: Box::new(RootFirmware {
                 root: root.clone(),

@@ -104,6 +104,9 @@ enum DepSource {
     Text(dep::ModulesDep),
 }
 
+/// Where RDMA hardware providers live in a module tree.
+pub const RDMA_HW_DIR: &str = "kernel/drivers/infiniband/hw/";
+
 pub struct ModDb {
     pub dir: PathBuf,
     pub kver: String,

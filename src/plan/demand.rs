@@ -4,7 +4,7 @@
 //! ask for, the units they want, the protocols they tag; plus `--driver`,
 //! `--protocol`, and the roots over RDMA to mount.
 
-use super::{DeviceReport, Mode, Reason, Request, RuleHit, Selection, Warning, RDMA_HW_DIR};
+use super::{DeviceReport, Mode, Reason, Request, RuleHit, Selection, Warning};
 use crate::facts::{rules::is_rdma_module, Facts};
 use crate::kmod::config::Origin;
 use crate::kmod::name;
@@ -106,9 +106,9 @@ fn generic(facts: &Facts, d: &mut Demand) {
             _ => {}
         }
     }
-    for m in facts.db.modules_under(RDMA_HW_DIR) {
+    for m in &facts.hw_providers {
         d.requests.push(Request {
-            name: m,
+            name: m.clone(),
             reason: Reason::Generic,
         });
     }

@@ -34,9 +34,6 @@ use crate::udev::device::Device;
 use anyhow::Result;
 use serde::Serialize;
 
-/// Where RDMA hardware providers live in a module tree.
-pub const RDMA_HW_DIR: &str = "kernel/drivers/infiniband/hw/";
-
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanModule {
     pub name: String,
