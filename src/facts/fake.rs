@@ -140,6 +140,7 @@ impl Fake {
                 programs.found.insert(r, Some(prog.clone()));
             }
         }
+        let hw_providers = db.modules_under(crate::kmod::RDMA_HW_DIR);
         Facts {
             root: crate::root::Root::new("/fake"),
             kver: "6.1.0-test".into(),
@@ -158,7 +159,7 @@ impl Fake {
                 ..Default::default()
             }),
             profiles: Vec::new(),
-            hw_providers: db.modules_under(crate::kmod::RDMA_HW_DIR),
+            hw_providers,
             modinfo: Box::new(MapModinfo(
                 self.modinfo
                     .iter()
