@@ -357,7 +357,7 @@ fn initramfs_tools_image_verifies_from_its_manifest() {
     let functions = Path::new("/usr/share/initramfs-tools/hook-functions");
     assert!(
         functions.is_file(),
-        "initramfs-tools is not installed (README: the test packages)"
+        "initramfs-tools is not installed (tests/all: the test packages)"
     );
     let inp = inputs();
     let md = inp.moddir(&inp.kroot);

@@ -115,7 +115,7 @@ fn install_appends_once_and_replaces_its_own_segment() {
 /// What the usual tools see of an appended image: segment by segment,
 /// everything; lsinitrd and unmkinitramfs, which decompress the rest of the
 /// file as one stream and stop at the first archive's end, only the base
-/// (README says so).
+/// (docs/reference.md says so: Into the initramfs).
 #[test]
 fn tools_see_the_appended_segment_segment_by_segment() {
     let t = tempfile::tempdir().unwrap();
@@ -150,7 +150,7 @@ fn tools_see_the_appended_segment_segment_by_segment() {
     );
     assert!(
         !ls.contains("mlx5_ib.ko"),
-        "lsinitrd now lists appended segments: update README"
+        "lsinitrd now lists appended segments: update docs/reference.md"
     );
     let un = t.path().join("un");
     sh(
