@@ -221,7 +221,7 @@ fn index(
     if !sdir.join("modules.dep").exists() {
         text_from_bin(&sdir, kver)?;
     }
-    let idx = ModDb::open(&sdir, kver, Config::default())?;
+    let (idx, _) = ModDb::open(&sdir, kver, Config::default())?;
     let moddir = tree
         .canonical(&format!("lib/modules/{kver}"))
         .unwrap_or_default();

@@ -86,8 +86,9 @@ impl Fake {
                 names,
             });
         }
-        let db = ModDb::from_texts("6.1.0-test", self.dep, self.alias, self.builtin, config)
-            .expect("valid modules.dep");
+        let (db, index_warnings) =
+            ModDb::from_texts("6.1.0-test", self.dep, self.alias, self.builtin, config)
+                .expect("valid modules.dep");
         let rdma: Vec<RulesFile> = self
             .rules
             .iter()
@@ -180,6 +181,7 @@ impl Fake {
                 self.firmware.iter().map(|s| s.to_string()).collect(),
             )),
             warnings,
+            index_warnings,
         }
     }
 }

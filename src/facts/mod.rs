@@ -75,6 +75,9 @@ pub struct Facts {
     pub firmware: Box<dyn FirmwareSource>,
     /// Problems met while reading (skipped lines, unreadable files).
     pub warnings: Vec<Warning>,
+    /// Problems of the module directory: its modprobe.d-style configuration
+    /// and its indexes (reported after the plan's own, with what lookups met).
+    pub index_warnings: Vec<Warning>,
 }
 
 impl Facts {
@@ -83,21 +86,18 @@ impl Facts {
     pub fn read(inputs: &Inputs, modinfo: bool) -> Result<Facts> {
         let mut warnings = Vec::new();
         let root = &inputs.root;
-        // Configuration warnings travel with the database, like the ones its
-        // lookups add.
-        let mut config_warnings = Vec::new();
+        // The module directory's warnings (its configuration's, its
+        // indexes') are reported with the ones its lookups add.
+        let mut index_warnings = Vec::new();
         let (config, modprobe) = modprobe::read(
             root,
             &inputs.moddir,
             &inputs.extra_config,
             Some(&crate::units::MODPROBE),
-            &mut config_warnings,
+            &mut index_warnings,
         )?;
-        let db = ModDb::open(&inputs.moddir, &inputs.kver, config)?;
-        db.warnings
-            .lock()
-            .expect("warnings lock")
-            .extend(config_warnings);
+        let (db, opened) = ModDb::open(&inputs.moddir, &inputs.kver, config)?;
+        index_warnings.extend(opened);
         let rules = rules::read(root, &inputs.extra_rules, &db, &mut warnings)?;
         let sel = &inputs.selection;
         let units = units::read(root, &rules, &sel.protocols)?;
@@ -138,6 +138,7 @@ impl Facts {
                 kver: inputs.kver.clone(),
             }),
             warnings,
+            index_warnings,
         })
     }
 

@@ -17,7 +17,7 @@ use anyhow::Result;
 use config::{Config, Origin};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 /// How a name was found, in libkmod's lookup order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,17 +112,21 @@ pub struct ModDb {
     pub kver: String,
     dep: DepSource,
     builtin: HashSet<String>,
-    aliases: OnceLock<AliasSource>,
-    symbols: OnceLock<AliasSource>,
-    builtin_aliases: OnceLock<AliasSource>,
+    aliases: AliasSource,
+    symbols: AliasSource,
+    builtin_aliases: AliasSource,
     pub config: Config,
+    /// What lookups met in the binary index (a corrupt entry, a softdep
+    /// that names no valid module): found only when a lookup reaches it.
     pub warnings: Mutex<Vec<Warning>>,
 }
 
 impl ModDb {
     /// Open the module directory `dir` (a host path) with the configuration
-    /// (modprobe.d, modules.softdep/weakdep) the caller has read.
-    pub fn open(dir: &Path, kver: &str, config: Config) -> Result<Self> {
+    /// (modprobe.d, modules.softdep/weakdep) the caller has read: every index
+    /// is opened here (the binary ones mapped, searched in place later), and
+    /// what was wrong with them is returned beside the database.
+    pub fn open(dir: &Path, kver: &str, config: Config) -> Result<(Self, Vec<Warning>)> {
         let dep = match read_bin(&dir.join("modules.dep.bin")) {
             Some(bytes) => DepSource::Bin {
                 bytes,
@@ -139,17 +143,19 @@ impl ModDb {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
             Err(e) => anyhow::bail!("{}: {e}", dir.join("modules.builtin").display()),
         };
-        Ok(ModDb {
+        let mut warnings = Vec::new();
+        let db = ModDb {
             dir: dir.to_path_buf(),
             kver: kver.to_string(),
             dep,
             builtin,
-            aliases: OnceLock::new(),
-            symbols: OnceLock::new(),
-            builtin_aliases: OnceLock::new(),
+            aliases: alias_source(dir, "modules.alias", &mut warnings),
+            symbols: alias_source(dir, "modules.symbols", &mut warnings),
+            builtin_aliases: builtin_alias_source(dir),
             config,
             warnings: Mutex::new(Vec::new()),
-        })
+        };
+        Ok((db, warnings))
     }
 
     /// A database from depmod-format texts held in memory (no module files):
@@ -160,89 +166,33 @@ impl ModDb {
         alias: &str,
         builtin: &str,
         config: Config,
-    ) -> Result<Self> {
+    ) -> Result<(Self, Vec<Warning>)> {
         let mut w = Vec::new();
+        let aliases = AliasSource::Text(alias::AliasFile::parse(alias, "modules.alias", &mut w));
         let db = ModDb {
             dir: PathBuf::from("/nonexistent"),
             kver: kver.to_string(),
             dep: DepSource::Text(dep::ModulesDep::parse(dep, "modules.dep")?),
             builtin: builtin::parse_builtin(builtin),
-            aliases: OnceLock::new(),
-            symbols: OnceLock::new(),
-            builtin_aliases: OnceLock::new(),
+            aliases,
+            symbols: AliasSource::Text(alias::AliasFile::default()),
+            builtin_aliases: AliasSource::Text(alias::AliasFile::default()),
             config,
             warnings: Mutex::new(Vec::new()),
         };
-        let _ = db.aliases.set(AliasSource::Text(alias::AliasFile::parse(
-            alias,
-            "modules.alias",
-            &mut w,
-        )));
-        let _ = db
-            .symbols
-            .set(AliasSource::Text(alias::AliasFile::default()));
-        let _ = db
-            .builtin_aliases
-            .set(AliasSource::Text(alias::AliasFile::default()));
-        db.warnings.lock().expect("warnings lock").extend(w);
-        Ok(db)
-    }
-
-    fn alias_source(&self, name: &str) -> AliasSource {
-        let bin = self.dir.join(format!("{name}.bin"));
-        if let Ok(b) = crate::mapped::map_capped(&bin, crate::root::MAX_INDEX_FILE) {
-            if index_bin::Index::open(&b).is_ok() {
-                return AliasSource::Bin(b);
-            }
-            self.warnings
-                .lock()
-                .expect("warnings lock")
-                .push(InputError::new(
-                    &bin.display().to_string(),
-                    None,
-                    "not a kmod index; reading the text file",
-                ));
-        }
-        let p = self.dir.join(name);
-        match crate::root::read_capped(&p, crate::root::MAX_INDEX_FILE) {
-            Ok(b) => {
-                let t = String::from_utf8_lossy(&b);
-                let mut w = Vec::new();
-                let a = alias::AliasFile::parse(&t, &p.display().to_string(), &mut w);
-                self.warnings.lock().expect("warnings lock").extend(w);
-                AliasSource::Text(a)
-            }
-            Err(_) => AliasSource::Text(alias::AliasFile::default()),
-        }
+        Ok((db, w))
     }
 
     fn aliases(&self) -> &AliasSource {
-        self.aliases
-            .get_or_init(|| self.alias_source("modules.alias"))
+        &self.aliases
     }
 
     fn symbols(&self) -> &AliasSource {
-        self.symbols
-            .get_or_init(|| self.alias_source("modules.symbols"))
+        &self.symbols
     }
 
-    /// Aliases of builtin modules: `modules.builtin.alias.bin` (what
-    /// libkmod reads), else `modules.builtin.modinfo`.
     fn builtin_aliases(&self) -> &AliasSource {
-        self.builtin_aliases.get_or_init(|| {
-            if let Some(b) = read_bin(&self.dir.join("modules.builtin.alias.bin")) {
-                return AliasSource::Bin(b);
-            }
-            let p = self.dir.join("modules.builtin.modinfo");
-            let recs = crate::root::read_capped(&p, crate::root::MAX_INDEX_FILE)
-                .map(|b| builtin::parse_builtin_modinfo(&b))
-                .unwrap_or_default();
-            AliasSource::Text(alias::AliasFile::from_pairs(
-                recs.into_iter()
-                    .filter(|(_, k, _)| k == "alias")
-                    .map(|(m, _, v)| (v, m)),
-            ))
-        })
+        &self.builtin_aliases
     }
 
     /// The modules.dep entry of a module.
@@ -526,6 +476,52 @@ fn read_dep_text(dir: &Path, kver: &str) -> Result<dep::ModulesDep> {
         &text,
         &dep_path.display().to_string(),
     )?)
+}
+
+/// An alias-style index of `dir`: `NAME.bin` mapped when it is a kmod
+/// index, else the text file `NAME` parsed (its problems in `warnings`);
+/// empty when neither is there.
+fn alias_source(dir: &Path, name: &str, warnings: &mut Vec<Warning>) -> AliasSource {
+    let bin = dir.join(format!("{name}.bin"));
+    if let Ok(b) = crate::mapped::map_capped(&bin, crate::root::MAX_INDEX_FILE) {
+        if index_bin::Index::open(&b).is_ok() {
+            return AliasSource::Bin(b);
+        }
+        warnings.push(InputError::new(
+            &bin.display().to_string(),
+            None,
+            "not a kmod index; reading the text file",
+        ));
+    }
+    let p = dir.join(name);
+    match crate::root::read_capped(&p, crate::root::MAX_INDEX_FILE) {
+        Ok(b) => {
+            let t = String::from_utf8_lossy(&b);
+            AliasSource::Text(alias::AliasFile::parse(
+                &t,
+                &p.display().to_string(),
+                warnings,
+            ))
+        }
+        Err(_) => AliasSource::Text(alias::AliasFile::default()),
+    }
+}
+
+/// Aliases of builtin modules: `modules.builtin.alias.bin` (what libkmod
+/// reads), else `modules.builtin.modinfo`.
+fn builtin_alias_source(dir: &Path) -> AliasSource {
+    if let Some(b) = read_bin(&dir.join("modules.builtin.alias.bin")) {
+        return AliasSource::Bin(b);
+    }
+    let p = dir.join("modules.builtin.modinfo");
+    let recs = crate::root::read_capped(&p, crate::root::MAX_INDEX_FILE)
+        .map(|b| builtin::parse_builtin_modinfo(&b))
+        .unwrap_or_default();
+    AliasSource::Text(alias::AliasFile::from_pairs(
+        recs.into_iter()
+            .filter(|(_, k, _)| k == "alias")
+            .map(|(m, _, v)| (v, m)),
+    ))
 }
 
 /// Module files under `dir` (paths relative to the module directory are

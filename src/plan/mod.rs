@@ -290,6 +290,7 @@ pub fn plan(facts: &Facts, sel: &Selection) -> Result<Plan> {
         .files
         .sort_by(|a, b| (a.kind, &a.dest).cmp(&(b.kind, &b.dest)));
     files.files.dedup_by(|a, b| a.dest == b.dest);
+    warnings.extend(facts.index_warnings.iter().cloned().map(Warning::Input));
     warnings.extend(
         facts
             .db

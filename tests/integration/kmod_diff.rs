@@ -65,9 +65,7 @@ fn ours(db: &ModDb, name: &str, mode: SoftdepMode) -> Vec<Step> {
 fn open_db(root: &Root, moddir: &Path, kver: &str) -> ModDb {
     let mut w = Vec::new();
     let (config, _) = rdma_initrd::facts::modprobe::read(root, moddir, &[], None, &mut w).unwrap();
-    let db = ModDb::open(moddir, kver, config).unwrap();
-    db.warnings.lock().unwrap().extend(w);
-    db
+    ModDb::open(moddir, kver, config).unwrap().0
 }
 
 fn diff_tree(kroot: &Path) {
