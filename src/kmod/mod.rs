@@ -592,3 +592,29 @@ impl Walk<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `modules.alias.bin` that is not a kmod index is said when the
+    /// database is opened, as a value, and the text file answers instead.
+    #[test]
+    fn a_bad_alias_index_is_said_at_open_and_the_text_answers() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::write(d.join("modules.dep"), "kernel/a/mlx5_ib.ko:\n").unwrap();
+        std::fs::write(d.join("modules.alias.bin"), b"garbage").unwrap();
+        std::fs::write(d.join("modules.alias"), "alias pci:v000015B3d* mlx5_ib\n").unwrap();
+        let (db, warnings) = ModDb::open(d, "6.1.0-test", Config::default()).unwrap();
+        let said: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].contains("modules.alias.bin") && said[0].contains("not a kmod index"),
+            "{said:?}"
+        );
+        let found = db.lookup("pci:v000015B3d00001017").unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "mlx5_ib");
+    }
+}
