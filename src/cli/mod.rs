@@ -11,8 +11,9 @@ pub use args::Cli;
 use args::Command;
 use clap::{CommandFactory, FromArgMatches};
 
-/// Parse, run, and map the outcome to an exit code (0 ok, 1 verify found
-/// gaps or detect --check found nothing, 2 usage or input error).
+/// Parse, run, and map the outcome to an exit code (0 ok, or the reader of
+/// standard output closed it early; 1 verify found gaps or detect --check
+/// found nothing; 2 usage or input error).
 pub fn main() -> i32 {
     let parsed = Cli::command()
         .try_get_matches()
@@ -30,6 +31,9 @@ pub fn main() -> i32 {
     };
     match run(cli) {
         Ok(code) => code,
+        // The reader of our output went away (`| grep -q`, `| head`): what
+        // it wanted it has, as for any Unix filter; no error, no message.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             let c = crate::term::stderr_colour();
             eprintln!(
@@ -39,6 +43,13 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The ids of the options `verify` could take from a manifest that the

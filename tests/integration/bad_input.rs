@@ -287,3 +287,28 @@ fn huge_depmod_files_hit_a_clear_limit() {
         &err[..err.len().min(300)]
     );
 }
+
+/// A reader that closes our output early (`| grep -q`, `| head`) is no
+/// error: exit 0 and nothing on stderr, as for any Unix filter (the distro
+/// test's `modules ... | grep -qx rdma_rxe` met "Broken pipe" on Debian
+/// unstable).
+#[test]
+fn a_closed_stdout_is_no_error() {
+    let inp = inputs();
+    let md = inp.moddir(&inp.kroot);
+    let mut child = std::process::Command::new(crate::common::bin())
+        .args(["plan", "--generic", "--root"])
+        .arg(&inp.rdma_core)
+        .arg("--moddir")
+        .arg(&md)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The read end closes before the tool has started writing.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("error"), "{err}");
+}
