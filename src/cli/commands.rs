@@ -43,12 +43,26 @@ pub fn detect(inputs: &Inputs, g: &Global, json: bool, check: bool) -> Result<i3
     Ok(0)
 }
 
+/// The plan for `sel`: planned, what it needs read (module files'
+/// `.modinfo`, firmware) read from the facts' root, planned again, until it
+/// is whole (`plan::step`).
+pub fn plan_of(facts: &Facts, sel: &crate::selection::Selection) -> Result<Plan> {
+    let readers = crate::facts::Readers::of_root(&facts.root, &facts.kver);
+    let mut found = crate::facts::Found::default();
+    loop {
+        match plan::step(facts, &found, sel)? {
+            plan::Step::Done(p) => return Ok(*p),
+            plan::Step::Needs(n) => readers.read(&facts.db, &n, &mut found)?,
+        }
+    }
+}
+
 /// The plan for the inputs (reading `.modinfo` unless `modinfo` is false),
 /// with the image's manifest among its files (what every image built from
 /// it holds).
 fn make_plan(inputs: &Inputs, modinfo: bool) -> Result<(Facts, Plan)> {
     let facts = Facts::read(inputs, modinfo)?;
-    let mut p = plan::plan(&facts, &inputs.selection)?;
+    let mut p = plan_of(&facts, &inputs.selection)?;
     crate::manifest::attach(&mut p, inputs)?;
     Ok((facts, p))
 }
@@ -76,7 +90,7 @@ pub fn plan(
 
 pub fn modules(inputs: &Inputs, g: &Global, paths: bool, json: bool) -> Result<i32> {
     let facts = Facts::read(inputs, false)?;
-    let p = plan::plan(&facts, &inputs.selection)?;
+    let p = plan_of(&facts, &inputs.selection)?;
     crate::output::modules(&mut std::io::stdout().lock(), &p, paths, json)?;
     report(g, &p);
     Ok(0)
@@ -166,7 +180,7 @@ pub fn verify(g: &Global, image: &Path, json: bool) -> Result<i32> {
         }
     }
     let facts = Facts::read(&inputs, true)?;
-    let p = plan::plan(&facts, &inputs.selection)?;
+    let p = plan_of(&facts, &inputs.selection)?;
     let gaps = backend::verify::verify(&p, &img.tree)?;
     report(g, &p);
     let code = if gaps.is_empty() { 0 } else { 1 };

@@ -44,7 +44,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let staging = std::env::var_os("KERNEL_INSTALL_STAGING_AREA").map(PathBuf::from);
     let (base, out) = choose_initrd(&inputs.root, kernel_version, staging.as_deref(), initrds)?;
     let facts = Facts::read(&inputs, true)?;
-    let mut p = plan::plan(&facts, &inputs.selection)?;
+    let mut p = super::commands::plan_of(&facts, &inputs.selection)?;
     crate::manifest::attach(&mut p, &inputs)?;
     let handed = handed_over(staging.as_deref(), initrds)?;
     if holds_plan(&p, &handed)? {

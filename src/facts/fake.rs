@@ -73,6 +73,31 @@ fn src(inner: &str) -> Source {
 }
 
 impl Fake {
+    /// In-memory readers of its `.modinfo` records and firmware files.
+    pub fn readers(&self) -> Readers {
+        Readers {
+            modinfo: Box::new(MapModinfo(
+                self.modinfo
+                    .iter()
+                    .map(|(m, f)| {
+                        (
+                            m.to_string(),
+                            ModInfo {
+                                fields: f
+                                    .iter()
+                                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                                    .collect(),
+                            },
+                        )
+                    })
+                    .collect(),
+            )),
+            firmware: Box::new(ListFirmware(
+                self.firmware.iter().map(|s| s.to_string()).collect(),
+            )),
+        }
+    }
+
     pub fn facts(&self) -> Facts {
         let mut warnings = Vec::new();
         let mut config = Config::default();
@@ -161,25 +186,7 @@ impl Fake {
             }),
             profiles: Vec::new(),
             hw_providers,
-            modinfo: Box::new(MapModinfo(
-                self.modinfo
-                    .iter()
-                    .map(|(m, f)| {
-                        (
-                            m.to_string(),
-                            ModInfo {
-                                fields: f
-                                    .iter()
-                                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                                    .collect(),
-                            },
-                        )
-                    })
-                    .collect(),
-            )),
-            firmware: Box::new(ListFirmware(
-                self.firmware.iter().map(|s| s.to_string()).collect(),
-            )),
+            reads_modinfo: true,
             warnings,
             index_warnings,
         }

@@ -1,9 +1,12 @@
-//! The two things a plan reads on demand, because only the module closure
-//! says which are needed: `.modinfo` of module files (decompressed on all
-//! cores) and firmware files. Tests put in-memory versions in their place.
+//! The two things only the module closure says are needed: `.modinfo` of
+//! module files (decompressed on all cores) and firmware files. The plan
+//! does not read them: it says what it [`Needs`], the caller reads that with
+//! [`Readers`] into [`Found`], and plans again (see `plan::step`). Tests put
+//! in-memory readers in their place.
 
 use crate::kmod::{compress, modinfo, ModDb, ModKind};
 use crate::root::Root;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Module files are refused beyond this size once decompressed.
@@ -17,7 +20,73 @@ pub struct ModuleFile {
     pub info: modinfo::ModInfo,
 }
 
-/// `.modinfo` of modules; None where it is not read.
+/// What reading a module's `.modinfo` gave: None where there is no file
+/// (builtin, missing), the error where it could not be read.
+pub type Info = Option<Result<ModuleFile, String>>;
+
+/// What a plan needs read before it can go on.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Needs {
+    /// Modules whose `.modinfo` is not read yet.
+    pub modinfo: Vec<String>,
+    /// `firmware=` names not searched yet.
+    pub firmware: Vec<String>,
+}
+
+impl Needs {
+    pub fn is_empty(&self) -> bool {
+        self.modinfo.is_empty() && self.firmware.is_empty()
+    }
+}
+
+/// What has been read for the plan so far.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub modinfo: HashMap<String, Info>,
+    /// Firmware files by `firmware=` name: (path in the root, host path).
+    pub firmware: HashMap<String, Vec<(String, PathBuf)>>,
+}
+
+/// The readers of what the plan needs.
+pub struct Readers {
+    pub modinfo: Box<dyn ModinfoSource>,
+    pub firmware: Box<dyn FirmwareSource>,
+}
+
+impl Readers {
+    /// The module files of `db` and the firmware of `root` for `kver`.
+    pub fn of_root(root: &Root, kver: &str) -> Readers {
+        Readers {
+            modinfo: Box::new(ReadModinfo),
+            firmware: Box::new(RootFirmware {
+                root: root.clone(),
+                kver: kver.to_string(),
+            }),
+        }
+    }
+
+    /// Read what `needs` names into `found`, and the firmware that the
+    /// `.modinfo` just read names (what the plan would ask for next).
+    pub fn read(&self, db: &ModDb, needs: &Needs, found: &mut Found) -> anyhow::Result<()> {
+        let mut firmware = needs.firmware.clone();
+        let got = self.modinfo.read(db, &needs.modinfo);
+        for (m, info) in needs.modinfo.iter().zip(got) {
+            if let Some(Ok(f)) = &info {
+                firmware.extend(f.info.get_all("firmware").map(str::to_string));
+            }
+            found.modinfo.insert(m.clone(), info);
+        }
+        for name in firmware {
+            if let std::collections::hash_map::Entry::Vacant(e) = found.firmware.entry(name) {
+                let files = self.firmware.find(e.key())?;
+                e.insert(files);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `.modinfo` of modules; None where there is no module file.
 pub trait ModinfoSource: Send + Sync {
     fn read(&self, db: &ModDb, modules: &[String]) -> Vec<Option<Result<ModuleFile, String>>>;
 }
@@ -30,15 +99,6 @@ pub trait FirmwareSource: Send + Sync {
 /// Reads each module file's `.modinfo` (its ELF section headers only, after
 /// decompression), on all cores.
 pub struct ReadModinfo;
-
-/// Reads nothing (`modules`: names and paths only).
-pub struct NoModinfo;
-
-impl ModinfoSource for NoModinfo {
-    fn read(&self, _: &ModDb, modules: &[String]) -> Vec<Option<Result<ModuleFile, String>>> {
-        modules.iter().map(|_| None).collect()
-    }
-}
 
 impl ModinfoSource for ReadModinfo {
     fn read(&self, db: &ModDb, modules: &[String]) -> Vec<Option<Result<ModuleFile, String>>> {

@@ -1,8 +1,8 @@
 //! Facts: everything a plan is made from, read once from a root and the
-//! command line. All the file I/O of planning happens here (and in the two
-//! on-demand lookups, `.modinfo` and firmware, that the plan calls through
-//! [`ModinfoSource`] and [`FirmwareSource`]); the plan itself is a pure
-//! function of these values.
+//! command line. All the file I/O of planning happens here (and in the
+//! [`Readers`] of `.modinfo` and firmware, which read what a plan says it
+//! [`Needs`] into [`Found`]); the plan itself is a pure function of these
+//! values.
 //!
 //! Each file carries its [`Source`]: the root's, one named on the command
 //! line, rdma-initrd's own (units/), or generated. The fallback to
@@ -20,8 +20,8 @@ mod units;
 
 pub use host::Host;
 pub use lookups::{
-    FirmwareSource, ModinfoSource, ModuleFile, NoModinfo, ReadModinfo, RootFirmware,
-    MAX_MODULE_BYTES,
+    FirmwareSource, Found, Info, ModinfoSource, ModuleFile, Needs, ReadModinfo, Readers,
+    RootFirmware, MAX_MODULE_BYTES,
 };
 pub use modprobe::ModprobeFile;
 pub use programs::{Program, ProgramRef, Programs};
@@ -71,8 +71,9 @@ pub struct Facts {
     /// The kernel's RDMA hardware providers (modules under
     /// `kmod::RDMA_HW_DIR`), read for a generic plan only.
     pub hw_providers: Vec<String>,
-    pub modinfo: Box<dyn ModinfoSource>,
-    pub firmware: Box<dyn FirmwareSource>,
+    /// Whether module files are opened for their `.modinfo` (not for
+    /// `modules`: names and paths only, no firmware, sizes or compressions).
+    pub reads_modinfo: bool,
     /// Problems met while reading (skipped lines, unreadable files).
     pub warnings: Vec<Warning>,
     /// Problems of the module directory: its modprobe.d-style configuration
@@ -115,11 +116,6 @@ impl Facts {
             Mode::Generic => db.modules_under(crate::kmod::RDMA_HW_DIR),
             _ => Vec::new(),
         };
-        let modinfo: Box<dyn ModinfoSource> = if modinfo {
-            Box::new(ReadModinfo)
-        } else {
-            Box::new(NoModinfo)
-        };
         Ok(Facts {
             root: root.clone(),
             kver: inputs.kver.clone(),
@@ -132,11 +128,7 @@ impl Facts {
             host,
             profiles,
             hw_providers,
-            modinfo,
-            firmware: Box::new(RootFirmware {
-                root: root.clone(),
-                kver: inputs.kver.clone(),
-            }),
+            reads_modinfo: modinfo,
             warnings,
             index_warnings,
         })

@@ -159,6 +159,12 @@ impl Config {
                         match tok {
                             "pre:" => mode = 1,
                             "post:" => mode = 2,
+                            // A name no lookup can take (libkmod fails on it
+                            // when it loads the module) is said here, once.
+                            t if mode != 0 && normalize_alias(t).is_err() => {
+                                let e = normalize_alias(t).unwrap_err();
+                                bad(warnings, &format!("softdep '{t}': {e}"));
+                            }
                             t if mode == 1 => pre.push(t.to_string()),
                             t if mode == 2 => post.push(t.to_string()),
                             _ => {}

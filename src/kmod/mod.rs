@@ -370,22 +370,10 @@ impl ModDb {
         {
             for (names, out) in [(&sd.pre, &mut pre), (&sd.post, &mut post)] {
                 for n in names {
-                    match self.lookup(n) {
-                        Ok(found) => {
-                            for (m, _) in found {
-                                out.push((m, sd.origin.clone()));
-                            }
-                        }
-                        Err(e) => {
-                            self.warnings
-                                .lock()
-                                .expect("warnings lock")
-                                .push(InputError::at(
-                                    &sd.origin.file,
-                                    sd.origin.line,
-                                    format!("softdep '{n}': {e}"),
-                                ))
-                        }
+                    // Names no lookup can take were left out (and said)
+                    // where the configuration was parsed.
+                    for (m, _) in self.lookup(n).unwrap_or_default() {
+                        out.push((m, sd.origin.clone()));
                     }
                 }
             }

@@ -3,10 +3,11 @@
 //! counts), blacklists applied as udev's kmod builtin and
 //! systemd-modules-load apply them, then `.modinfo` followed to a fixpoint
 //! (weak dependencies shipped but not loaded; `depends=`/`softdep=` a stale
-//! depmod lost). Then the firmware the modules name.
+//! depmod lost). Then the firmware the modules name. What is not read yet
+//! (`Found`) comes back as `Needs` instead of a result.
 
 use super::{Excluded, FwFile, NotFound, PlanFirmware, PlanModule, Reason, Request, Warning};
-use crate::facts::{Facts, ModuleFile};
+use crate::facts::{Facts, Found, Info, ModuleFile, Needs};
 use crate::kmod::{name, ModDb, ModKind, SoftdepMode, Via};
 use anyhow::Result;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -18,9 +19,13 @@ pub struct Modules {
     pub warnings: Vec<Warning>,
 }
 
-type Info = Option<Result<ModuleFile, String>>;
+/// A stage's result, or what must be read before it can have one.
+pub enum Progress<T> {
+    Done(T),
+    Needs(Needs),
+}
 
-pub fn resolve(facts: &Facts, requests: &[Request]) -> Result<Modules> {
+pub fn resolve(facts: &Facts, found: &Found, requests: &[Request]) -> Result<Progress<Modules>> {
     let db = &facts.db;
     let mut acc = Acc::default();
     let mut warnings = Vec::new();
@@ -73,24 +78,29 @@ pub fn resolve(facts: &Facts, requests: &[Request]) -> Result<Modules> {
             acc.add_closure(db, &m, req.reason.clone(), false);
         }
     }
-    let mut infos = modinfo_fixpoint(facts, &mut acc, &mut warnings);
+    let mut infos = match modinfo_fixpoint(facts, found, &mut acc, &mut warnings) {
+        Progress::Done(infos) => infos,
+        Progress::Needs(n) => return Ok(Progress::Needs(n)),
+    };
     // A blacklisted module that another included module needs stays.
     excluded.retain(|name, _| !acc.reasons.contains_key(name));
     let modules = records(facts, acc, &mut infos, &mut warnings)?;
-    Ok(Modules {
+    Ok(Progress::Done(Modules {
         modules,
         excluded: excluded.into_values().collect(),
         not_found,
         warnings,
-    })
+    }))
 }
 
-/// `.modinfo` of every module file, read until nothing new comes in.
+/// `.modinfo` of every module file, followed until nothing new comes in;
+/// the modules whose `.modinfo` is not in `found` yet, if any.
 fn modinfo_fixpoint(
     facts: &Facts,
+    found: &Found,
     acc: &mut Acc,
     warnings: &mut Vec<Warning>,
-) -> HashMap<String, Info> {
+) -> Progress<HashMap<String, Info>> {
     let db = &facts.db;
     let mut infos: HashMap<String, Info> = HashMap::new();
     loop {
@@ -101,9 +111,20 @@ fn modinfo_fixpoint(
             .cloned()
             .collect();
         if todo.is_empty() {
-            return infos;
+            return Progress::Done(infos);
         }
-        let got = facts.modinfo.read(db, &todo);
+        let unread: Vec<String> = todo
+            .iter()
+            .filter(|m| facts.reads_modinfo && !found.modinfo.contains_key(*m))
+            .cloned()
+            .collect();
+        if !unread.is_empty() {
+            return Progress::Needs(Needs {
+                modinfo: unread,
+                firmware: Vec::new(),
+            });
+        }
+        let got = todo.iter().map(|m| found.modinfo.get(m).cloned().flatten());
         for (m, r) in todo.iter().zip(got) {
             for (w, o) in db.weakdeps(m) {
                 if !acc.reasons.contains_key(&w) {
@@ -259,23 +280,34 @@ fn records(
     Ok(modules)
 }
 
-/// Firmware the modules name, searched as the kernel searches.
+/// Firmware the modules name, as the kernel's search found it (in `found`).
 pub fn firmware(
-    facts: &Facts,
+    found: &Found,
     modules: &[PlanModule],
-) -> Result<(Vec<PlanFirmware>, Vec<Warning>)> {
+) -> Progress<(Vec<PlanFirmware>, Vec<Warning>)> {
     let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in modules {
         for f in &m.firmware {
             by_name.entry(f.clone()).or_default().push(m.name.clone());
         }
     }
+    let unsearched: Vec<String> = by_name
+        .keys()
+        .filter(|n| !found.firmware.contains_key(*n))
+        .cloned()
+        .collect();
+    if !unsearched.is_empty() {
+        return Progress::Needs(Needs {
+            modinfo: Vec::new(),
+            firmware: unsearched,
+        });
+    }
     let mut out = Vec::new();
     // Missing files by module: one warning a module, naming them all.
     let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, modules) in by_name {
-        let found = facts.firmware.find(&name)?;
-        if found.is_empty() {
+        let files = found.firmware.get(&name).cloned().unwrap_or_default();
+        if files.is_empty() {
             for m in &modules {
                 missing.entry(m.clone()).or_default().push(name.clone());
             }
@@ -283,7 +315,7 @@ pub fn firmware(
         out.push(PlanFirmware {
             name,
             modules,
-            files: found
+            files: files
                 .into_iter()
                 .map(|(p, h)| FwFile {
                     path: p,
@@ -296,7 +328,7 @@ pub fn firmware(
         .into_iter()
         .map(|(module, names)| Warning::FirmwareMissing { module, names })
         .collect();
-    Ok((out, warnings))
+    Progress::Done((out, warnings))
 }
 
 /// Modules in first-seen order, with every reason and whether any reason

@@ -25,13 +25,14 @@ pub use demand::{evaluate_devices, Evaluated};
 pub use reason::Reason;
 pub use warning::Warning;
 
-use crate::facts::Facts;
+use crate::facts::{Facts, Found, Needs};
 use crate::kmod::compress;
 use crate::netroot::{Generator, NetRootFact};
 use crate::selection::{Init, Mode, Selection};
 use crate::source::Source;
 use crate::udev::device::Device;
 use anyhow::Result;
+use closure::Progress;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -262,8 +263,27 @@ pub struct Request {
     pub reason: Reason,
 }
 
-/// The plan for `sel` from `facts`.
-pub fn plan(facts: &Facts, sel: &Selection) -> Result<Plan> {
+/// A plan, or what must be read first.
+pub enum Step {
+    Done(Box<Plan>),
+    /// Read these (`facts::Readers`) into the `Found` and plan again.
+    Needs(Needs),
+}
+
+/// The plan for `sel` from `facts` and what has been `found` for it so far
+/// (module files' `.modinfo`, firmware): a pure function. Where the module
+/// closure reaches what is not in `found`, it says so instead:
+///
+/// ```text
+/// let mut found = Found::default();
+/// let plan = loop {
+///     match plan::step(&facts, &found, sel)? {
+///         Step::Done(p) => break *p,
+///         Step::Needs(n) => readers.read(&facts.db, &n, &mut found)?,
+///     }
+/// };
+/// ```
+pub fn step(facts: &Facts, found: &Found, sel: &Selection) -> Result<Step> {
     let mut warnings: Vec<Warning> = facts.warnings.iter().cloned().map(Warning::Input).collect();
     let demand = demand::demand(facts, sel)?;
     warnings.extend(demand.warnings.iter().cloned());
@@ -277,9 +297,15 @@ pub fn plan(facts: &Facts, sel: &Selection) -> Result<Plan> {
         .chain(units.requests.iter())
         .cloned()
         .collect();
-    let modules = closure::resolve(facts, &requests)?;
+    let modules = match closure::resolve(facts, found, &requests)? {
+        Progress::Done(m) => m,
+        Progress::Needs(n) => return Ok(Step::Needs(n)),
+    };
     warnings.extend(modules.warnings.iter().cloned());
-    let firmware = closure::firmware(facts, &modules.modules)?;
+    let firmware = match closure::firmware(found, &modules.modules) {
+        Progress::Done(f) => f,
+        Progress::Needs(n) => return Ok(Step::Needs(n)),
+    };
     warnings.extend(firmware.1.iter().cloned());
     let mut files = files::plan_files(facts, sel, &demand, &units, &modules)?;
     warnings.append(&mut files.warnings);
@@ -308,7 +334,7 @@ pub fn plan(facts: &Facts, sel: &Selection) -> Result<Plan> {
         .into_iter()
         .map(|(o, k)| format!("{o}: key {k} is not evaluated (the line is kept in the image)"))
         .collect();
-    Ok(Plan {
+    Ok(Step::Done(Box::new(Plan {
         schema: 1,
         root: facts.root.base().display().to_string(),
         kver: facts.kver.clone(),
@@ -338,7 +364,7 @@ pub fn plan(facts: &Facts, sel: &Selection) -> Result<Plan> {
         not_found: modules.not_found,
         warnings,
         not_understood,
-    })
+    })))
 }
 
 #[cfg(test)]

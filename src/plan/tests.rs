@@ -28,6 +28,19 @@ SUBSYSTEM==\"infiniband\", ENV{ID_RDMA_IWARP}==\"1\", ENV{SYSTEMD_WANTS}+=\"iwpm
 ";
 const LOADER: &str = "[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nExecStart=/lib/systemd/systemd-modules-load /etc/rdma/modules/%I.conf\n";
 
+/// The whole plan from a fake's facts, what it needs read from the fake's
+/// readers (as the command line's driver does with the root's).
+fn plan_fake(f: &Fake, sel: &Selection) -> Result<Plan> {
+    let (facts, readers) = (f.facts(), f.readers());
+    let mut found = Found::default();
+    loop {
+        match step(&facts, &found, sel)? {
+            Step::Done(p) => return Ok(*p),
+            Step::Needs(n) => readers.read(&facts.db, &n, &mut found)?,
+        }
+    }
+}
+
 fn fake() -> Fake {
     Fake {
         dep: DEP,
@@ -105,7 +118,7 @@ fn dests(p: &Plan, kind: FileKind) -> Vec<&str> {
 
 #[test]
 fn generic_asks_for_every_rule_load_provider_and_list() {
-    let p = plan(&fake().facts(), &sel(Mode::Generic)).unwrap();
+    let p = plan_fake(&fake(), &sel(Mode::Generic)).unwrap();
     assert_eq!(
         names(&p),
         [
@@ -148,7 +161,7 @@ fn generic_asks_for_every_rule_load_provider_and_list() {
 fn a_port_whose_rdma_driver_is_not_loaded_gets_its_protocols_and_units() {
     let mut f = fake();
     f.devices = Some(vec![mlx5_port()]);
-    let p = plan(&f.facts(), &sel(Mode::Hostonly)).unwrap();
+    let p = plan_fake(&f, &sel(Mode::Hostonly)).unwrap();
     assert_eq!(p.protocols, ["roce"]);
     let ib = p
         .devices
@@ -192,7 +205,7 @@ fn without_systemd_a_rules_file_loads_what_the_units_would() {
     f.devices = Some(vec![mlx5_port()]);
     let mut s = sel(Mode::Hostonly);
     s.init = Init::Udev;
-    let p = plan(&f.facts(), &s).unwrap();
+    let p = plan_fake(&f, &s).unwrap();
     assert!(dests(&p, FileKind::Unit).is_empty());
     assert!(dests(&p, FileKind::Program).is_empty());
     let g = p
@@ -212,7 +225,7 @@ fn without_systemd_a_rules_file_loads_what_the_units_would() {
 fn a_daemon_is_installed_with_its_program_or_left_out_with_why() {
     let mut s = sel(Mode::Selected);
     s.protocols = vec!["iwarp".into()];
-    let p = plan(&fake().facts(), &s).unwrap();
+    let p = plan_fake(&fake(), &s).unwrap();
     assert!(!dests(&p, FileKind::Unit).contains(&"/usr/lib/systemd/system/iwpmd.service"));
     assert!(p.warnings.iter().any(|w| matches!(
         w,
@@ -221,7 +234,7 @@ fn a_daemon_is_installed_with_its_program_or_left_out_with_why() {
     )));
     let mut f = fake();
     f.programs.push(("/usr/sbin/iwpmd", vec![]));
-    let p = plan(&f.facts(), &s).unwrap();
+    let p = plan_fake(&f, &s).unwrap();
     assert!(dests(&p, FileKind::Unit).contains(&"/usr/lib/systemd/system/iwpmd.service"));
     assert!(dests(&p, FileKind::Program).contains(&"/usr/sbin/iwpmd"));
     assert_eq!(p.wants, ["rdma-load-modules@iwarp.service"]);
@@ -234,7 +247,7 @@ fn a_blacklisted_module_is_left_out_unless_another_needs_it() {
         "/etc/modprobe.d/bl.conf",
         "blacklist ib_iser\nblacklist rdma_cm\n",
     )];
-    let p = plan(&f.facts(), &sel(Mode::Generic)).unwrap();
+    let p = plan_fake(&f, &sel(Mode::Generic)).unwrap();
     assert!(!names(&p).contains(&"ib_iser"));
     // rdma_cm stays: rpcrdma depends on it.
     assert!(names(&p).contains(&"rdma_cm"));
@@ -266,7 +279,7 @@ fn modinfo_weakdeps_ship_stale_depends_follow_and_firmware_is_searched() {
     f.firmware = vec!["/lib/firmware/mellanox/a.bin"];
     let mut s = sel(Mode::Selected);
     s.drivers = vec!["mlx5_ib".into()];
-    let p = plan(&f.facts(), &s).unwrap();
+    let p = plan_fake(&f, &s).unwrap();
     let crc = p.modules.iter().find(|m| m.name == "crc32").unwrap();
     assert!(!crc.load, "a weak dependency is shipped, not loaded");
     // depends= that modules.dep lacks (a stale depmod) is followed, loaded.
@@ -294,12 +307,12 @@ fn roots_over_rdma_bring_their_transport_or_are_refused() {
     let mut s = sel(Mode::Selected);
     s.netroot = Some(vec![NetRoot::Nvmf, NetRoot::Nfs]);
     s.generator = Generator::Dracut;
-    let p = plan(&fake().facts(), &s).unwrap();
+    let p = plan_fake(&fake(), &s).unwrap();
     assert!(names(&p).contains(&"nvme_rdma"));
     assert!(names(&p).contains(&"rpcrdma"));
     assert_eq!(dests(&p, FileKind::Hook).len(), 3);
     s.generator = Generator::InitramfsTools;
-    let e = plan(&fake().facts(), &s).unwrap_err().to_string();
+    let e = plan_fake(&fake(), &s).unwrap_err().to_string();
     assert!(
         e.starts_with("initramfs-tools cannot mount an NFS root over RDMA (--netroot nfs)"),
         "{e}"
@@ -310,7 +323,7 @@ fn roots_over_rdma_bring_their_transport_or_are_refused() {
 fn a_name_the_kernel_lacks_is_reported_with_who_asked() {
     let mut s = sel(Mode::Selected);
     s.drivers = vec!["bnxt_re".into()];
-    let p = plan(&fake().facts(), &s).unwrap();
+    let p = plan_fake(&fake(), &s).unwrap();
     assert_eq!(p.not_found.len(), 1);
     assert_eq!(p.not_found[0].request, "bnxt_re");
     assert_eq!(p.not_found[0].requested_by.to_string(), "--driver bnxt_re");
