@@ -287,4 +287,21 @@ mod tests {
         assert_eq!(w[0].line, Some(10));
         assert!(named.contains(&"ib_qib".to_string()) && named.contains(&"crc32".to_string()));
     }
+
+    /// A softdep name that no lookup can take is said at its line, once,
+    /// and left out; the other names stay.
+    #[test]
+    fn a_softdep_name_no_lookup_can_take_is_said_at_its_line() {
+        let mut c = Config::default();
+        let mut w = Vec::new();
+        c.parse_file(
+            "softdep mlx5_ib pre: ib[ ib_uverbs\n",
+            "/etc/modprobe.d/s.conf",
+            &mut w,
+        );
+        assert_eq!(c.softdeps[0].pre, vec!["ib_uverbs"]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].line, Some(1));
+        assert!(w[0].to_string().contains("softdep 'ib['"), "{}", w[0]);
+    }
 }
