@@ -25,10 +25,12 @@
 //! }
 //! ```
 //!
-//! The items are everything the plan puts in an image but the manifest: one
-//! `module` per module file (dest `lib/modules/KVER/RELPATH`), `firmware`,
-//! each planned file by its kind (`rule`, `unit`, `conf`, `modprobe`,
-//! `program`, `hook`) at the plan's destination, `want` links
+//! The items are everything the plan puts in an image but the manifest and
+//! the programs' libraries (each generator installs those by its own
+//! resolver, where it finds them): one `module` per module file (dest
+//! `lib/modules/KVER/RELPATH`), `firmware`, each planned file by its kind
+//! (`rule`, `unit`, `conf`, `modprobe`, `program`, `hook`) at the plan's
+//! destination, `want` links
 //! (`etc/systemd/system/initrd.target.wants/UNIT`, digest of the link's
 //! target) and `load` lists (dest the list, digest of its `MODULE\n` lines);
 //! `sha256` is that of the plan's source (a module in its own compression,
@@ -149,7 +151,8 @@ pub fn items(plan: &Plan) -> Result<Vec<Item>> {
     for f in plan.firmware.iter().flat_map(|fw| &fw.files) {
         out.push(item("firmware", &f.path, file_hex(Path::new(&f.source))?));
     }
-    for f in plan.files.iter().filter(|f| f.kind != FileKind::Manifest) {
+    let recorded = |f: &&PlanFile| !matches!(f.kind, FileKind::Manifest | FileKind::Library);
+    for f in plan.files.iter().filter(recorded) {
         out.push(item(f.kind.name(), &f.dest, source_hex(&f.source)?));
     }
     if let Some(link) = plan.loader_template() {

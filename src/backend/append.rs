@@ -16,7 +16,6 @@
 
 use super::tree::{file_entry, insert, plan_tree_over, BaseModules};
 use crate::cpio::{Entry, Node, Tree};
-use crate::facts::Facts;
 use crate::kmod::compress::Compression;
 use crate::plan::Plan;
 use crate::segments::{self, Format, Header, Segment};
@@ -303,12 +302,12 @@ pub fn planned_names(plan: &Plan) -> BTreeSet<String> {
 
 /// The segment to append: the plan laid over the base, minus what the base
 /// already holds as it is, plus the directories they are in and the marker.
-pub fn addition(facts: &Facts, plan: &Plan, base: &Base) -> Result<Tree> {
+pub fn addition(plan: &Plan, base: &Base) -> Result<Tree> {
     let modules = BaseModules {
         staged: base.modules.path(),
         same_as_host: &base.same_as_host,
     };
-    let full = plan_tree_over(facts, plan, base.tree.clone(), Some(&modules))?;
+    let full = plan_tree_over(plan, base.tree.clone(), Some(&modules))?;
     let mut out = Tree::default();
     let changed: BTreeMap<&String, &Entry> = full
         .entries
@@ -412,7 +411,6 @@ pub enum Output<'a> {
 /// The whole of `install --base`: read the base once, lay the plan over it,
 /// write the kept segments and the addition.
 pub fn append(
-    facts: &Facts,
     plan: &Plan,
     base_path: &Path,
     output: Output,
@@ -436,7 +434,7 @@ pub fn append(
         base_path,
         &plan.kver,
         &planned_names(plan),
-        Some(&facts.db.dir),
+        Some(Path::new(&plan.moddir)),
         super::image::MAX_IMAGE_BYTES,
         whole.then(|| tmp.as_file_mut()),
         &mut |n| progress.bytes(n),
@@ -455,7 +453,7 @@ pub fn append(
         plan.modules.iter().filter(|m| !m.builtin).count(),
         plan.files.len()
     ));
-    let tree = addition(facts, plan, &base)?;
+    let tree = addition(plan, &base)?;
     let compression = base.segment_compression(compress);
     super::image::finish_image(tmp, prefix_len, &tree, compression, mtime, out, progress)
 }

@@ -114,6 +114,7 @@ fn kind_of(k: &str) -> Option<FileKind> {
         "conf" => FileKind::Conf,
         "modprobe" => FileKind::Modprobe,
         "program" => FileKind::Program,
+        "library" => FileKind::Library,
         "hook" => FileKind::Hook,
         _ => return None,
     })

@@ -29,7 +29,9 @@ pub fn write(out: &mut impl Write, plan: &Plan, extract: &Path) -> Result<()> {
     for m in plan.modules.iter().filter(|m| !m.builtin) {
         lines.push(format!("module {}", m.name));
     }
-    for f in &plan.files {
+    // A program's libraries: each generator installs them with the program,
+    // by its own resolver (inst_binary, copy_exec, add_binary).
+    for f in plan.files.iter().filter(|f| f.kind != FileKind::Library) {
         let host = host_path(&f.source, extract)?;
         let host = host.display();
         match f.kind {

@@ -6,8 +6,7 @@
 
 use super::DRACUT_HOOK_DIRS;
 use crate::cpio::{Entry, Node, Tree};
-use crate::facts::Facts;
-use crate::kmod::{name, ModDb};
+use crate::kmod::name;
 use crate::plan::{FileKind, Plan, PlanFile};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
@@ -28,8 +27,8 @@ fn host_perm(p: &Path) -> u32 {
 }
 
 /// The tree for `plan`, laid over `base` (an existing image's tree) if given.
-pub fn plan_tree(facts: &Facts, plan: &Plan, base: Option<&Tree>) -> Result<Tree> {
-    plan_tree_over(facts, plan, base.cloned().unwrap_or_default(), None)
+pub fn plan_tree(plan: &Plan, base: Option<&Tree>) -> Result<Tree> {
+    plan_tree_over(plan, base.cloned().unwrap_or_default(), None)
 }
 
 /// The module files of a base image that its tree holds only as empty
@@ -44,7 +43,6 @@ pub struct BaseModules<'a> {
 /// The plan laid over `tree`; `base_modules`: the base's module files,
 /// indexed with the plan's.
 pub fn plan_tree_over(
-    facts: &Facts,
     plan: &Plan,
     mut tree: Tree,
     base_modules: Option<&BaseModules>,
@@ -52,11 +50,11 @@ pub fn plan_tree_over(
     add_modules(&mut tree, plan)?;
     add_firmware(&mut tree, plan)?;
     for f in &plan.files {
-        add_file(&mut tree, facts, f)?;
+        add_file(&mut tree, f)?;
     }
     add_wants(&mut tree, plan)?;
     add_preload(&mut tree, plan)?;
-    module_index(&mut tree, &plan.kver, &facts.db, base_modules)?;
+    module_index(&mut tree, &plan.kver, Path::new(&plan.moddir), base_modules)?;
     Ok(tree)
 }
 
@@ -91,7 +89,11 @@ fn add_firmware(tree: &mut Tree, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn add_file(tree: &mut Tree, facts: &Facts, f: &PlanFile) -> Result<()> {
+fn add_file(tree: &mut Tree, f: &PlanFile) -> Result<()> {
+    // A base image's own copy of a program or library stays.
+    if matches!(f.kind, FileKind::Program | FileKind::Library) && tree.contains(&f.dest) {
+        return Ok(());
+    }
     let bytes = f.source.bytes().with_context(|| f.source.label())?;
     let perm = f.source.host().map(host_perm).unwrap_or(0o644);
     match f.kind {
@@ -111,19 +113,6 @@ fn add_file(tree: &mut Tree, facts: &Facts, f: &PlanFile) -> Result<()> {
                 })
                 .unwrap_or(&DRACUT_HOOK_DIRS[0]);
             insert(tree, &format!("{dir}/{}", f.dest), file_entry(bytes, 0o755))
-        }
-        FileKind::Program => {
-            // A base image's own copy of a program (and its libraries) stays.
-            if !tree.contains(&f.dest) {
-                insert(tree, &f.dest, file_entry(bytes, perm))?;
-            }
-            for (inner, host) in crate::elfdeps::closure(&facts.root, &f.dest)? {
-                if !tree.contains(&inner) {
-                    let b = std::fs::read(&host).with_context(|| host.display().to_string())?;
-                    insert(tree, &inner, file_entry(b, host_perm(&host)))?;
-                }
-            }
-            Ok(())
         }
         _ => insert(tree, &f.dest, file_entry(bytes, perm)),
     }
@@ -225,7 +214,7 @@ pub fn stage_moddir(
 fn module_index(
     tree: &mut Tree,
     kver: &str,
-    db: &ModDb,
+    moddir: &Path,
     base_modules: Option<&BaseModules>,
 ) -> Result<()> {
     let prefix = format!("{}/", image_moddir(tree, kver)?);
@@ -240,7 +229,7 @@ fn module_index(
             if dst.metadata().is_ok_and(|m| m.len() > 0) {
                 continue;
             }
-            let src = db.dir.join(rel);
+            let src = moddir.join(rel);
             std::fs::create_dir_all(dst.parent().expect("has a parent"))?;
             let _ = std::fs::remove_file(&dst);
             if std::fs::hard_link(&src, &dst).is_err() {
@@ -255,7 +244,7 @@ fn module_index(
         "modules.builtin.modinfo",
         "modules.order",
     ] {
-        let src = db.dir.join(f);
+        let src = moddir.join(f);
         if src.is_file() {
             std::fs::copy(&src, sdir.join(f)).with_context(|| src.display().to_string())?;
         } else if let Some(b) = tree.file(&format!("{prefix}{f}")) {

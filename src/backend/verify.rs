@@ -27,7 +27,10 @@ pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
     // The manifest records how an image was made, not what it needs: an
     // image made for another selection (or before manifests) holds the plan
     // all the same.
-    for f in plan.files.iter().filter(|f| f.kind != FileKind::Manifest) {
+    // A program's libraries are installed by each generator's own resolver,
+    // where it finds them: the program is what is checked.
+    let checked = |f: &&PlanFile| !matches!(f.kind, FileKind::Manifest | FileKind::Library);
+    for f in plan.files.iter().filter(checked) {
         if let Some(g) = file_gap(f, tree)? {
             gaps.push(g);
         }
@@ -140,7 +143,9 @@ pub(crate) fn places_of(kind: FileKind, dest: &str) -> Vec<String> {
             };
             in_dirs(crate::systemd::UNIT_DIRS, &tail)
         }
-        FileKind::Conf | FileKind::Modprobe | FileKind::Manifest => vec![dest.to_string()],
+        FileKind::Conf | FileKind::Modprobe | FileKind::Manifest | FileKind::Library => {
+            vec![dest.to_string()]
+        }
         FileKind::Hook => in_dirs(DRACUT_HOOK_DIRS, dest),
         FileKind::Program => {
             let mut v = vec![dest.to_string()];

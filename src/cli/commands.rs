@@ -120,10 +120,9 @@ pub struct InstallTo {
 pub fn install(inputs: &Inputs, g: &Global, to: InstallTo) -> Result<i32> {
     let mut progress = Progress::new(!g.quiet);
     progress.stage("planning");
-    let (facts, p) = make_plan(inputs, true)?;
+    let (_, p) = make_plan(inputs, true)?;
     match (&to.base, &to.output) {
         (Some(base), Some(out)) if !to.rewrite && to.destdir.is_none() => backend::append::append(
-            &facts,
             &p,
             base,
             backend::append::Output::Whole(out),
@@ -131,7 +130,7 @@ pub fn install(inputs: &Inputs, g: &Global, to: InstallTo) -> Result<i32> {
             source_date_epoch()?,
             &mut progress,
         )?,
-        _ => rewrite(&facts, &p, &to, &mut progress)?,
+        _ => rewrite(&p, &to, &mut progress)?,
     }
     progress.finish();
     report(g, &p);
@@ -139,7 +138,7 @@ pub fn install(inputs: &Inputs, g: &Global, to: InstallTo) -> Result<i32> {
 }
 
 /// The plan as a tree (and image), over the whole base read in when given.
-fn rewrite(facts: &Facts, p: &Plan, to: &InstallTo, progress: &mut Progress) -> Result<()> {
+fn rewrite(p: &Plan, to: &InstallTo, progress: &mut Progress) -> Result<()> {
     let base_img = match &to.base {
         Some(b) => Some(backend::image::read_reporting(b, progress)?),
         None => None,
@@ -149,7 +148,7 @@ fn rewrite(facts: &Facts, p: &Plan, to: &InstallTo, progress: &mut Progress) -> 
         p.modules.iter().filter(|m| !m.builtin).count(),
         p.files.len()
     ));
-    let tree = backend::tree::plan_tree(facts, p, base_img.as_ref().map(|i| &i.tree))?;
+    let tree = backend::tree::plan_tree(p, base_img.as_ref().map(|i| &i.tree))?;
     if let Some(d) = &to.destdir {
         backend::tree::write_destdir(&tree, d)?;
     }

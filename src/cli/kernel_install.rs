@@ -59,7 +59,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         backend::append::Output::SegmentOnly(&out)
     };
     backend::append::append(
-        &facts,
         &p,
         &base,
         output,

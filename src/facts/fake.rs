@@ -29,6 +29,8 @@ pub struct Fake {
     pub confs: Vec<(&'static str, &'static str)>,
     /// Programs that exist (paths), and the `#!` interpreters of some.
     pub programs: Vec<(&'static str, Vec<&'static str>)>,
+    /// The libraries of some programs: (program path, library paths).
+    pub libraries: Vec<(&'static str, Vec<&'static str>)>,
     /// This machine's devices (host-only).
     pub devices: Option<Vec<Device>>,
     /// `.modinfo` fields by module name.
@@ -151,10 +153,17 @@ impl Fake {
         }
         let mut programs = Programs::default();
         for (p, interp) in &self.programs {
+            let libs = self.libraries.iter().filter(|(q, _)| q == p);
             let prog = Program {
                 inner: p.to_string(),
                 source: src(p),
                 interpreters: interp.iter().map(|s| s.to_string()).collect(),
+                // A script needs its interpreter, as elfdeps finds it.
+                needs: interp
+                    .iter()
+                    .chain(libs.flat_map(|(_, l)| l))
+                    .map(|i| (i.to_string(), PathBuf::from(format!("/fake{i}"))))
+                    .collect(),
             };
             let name = p.rsplit('/').next().unwrap_or(p);
             for r in [

@@ -102,7 +102,7 @@ impl Facts {
         let rules = rules::read(root, &inputs.extra_rules, &db, &mut warnings)?;
         let sel = &inputs.selection;
         let units = units::read(root, &rules, &sel.protocols)?;
-        let programs = programs::read(root, &rules, &units, &db)?;
+        let programs = programs::read(root, &rules, &units, &db, modinfo)?;
         let host = match sel.mode {
             Mode::Hostonly => Some(host::read(inputs, &db, &rules)?),
             _ => None,

@@ -44,6 +44,10 @@ pub struct Program {
     pub source: Source,
     /// What its `#!` line runs (empty for ELF files).
     pub interpreters: Vec<String>,
+    /// What it needs to run, recursively (ELF interpreter and libraries,
+    /// `#!` interpreters): (inner path, host path). Read only for plans
+    /// that make images (not for `modules` or `detect`).
+    pub needs: Vec<(String, std::path::PathBuf)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -59,7 +63,15 @@ impl Programs {
     }
 }
 
-pub fn read(root: &Root, rules: &Rules, units: &Units, db: &ModDb) -> Result<Programs> {
+/// The programs the rules, units and install commands run; with
+/// `libraries`, what each needs to run (`Program::needs`).
+pub fn read(
+    root: &Root,
+    rules: &Rules,
+    units: &Units,
+    db: &ModDb,
+    libraries: bool,
+) -> Result<Programs> {
     let mut queue: VecDeque<ProgramRef> = VecDeque::new();
     for t in rules
         .rdma
@@ -89,7 +101,7 @@ pub fn read(root: &Root, rules: &Rules, units: &Units, db: &ModDb) -> Result<Pro
         if out.found.contains_key(&r) {
             continue;
         }
-        let p = find(root, &r)?;
+        let p = find(root, &r, libraries)?;
         if let Some(p) = &p {
             queue.extend(p.interpreters.iter().cloned().map(ProgramRef::Command));
         }
@@ -109,15 +121,21 @@ pub fn rule_program(t: &crate::udev::rules::Token) -> Option<&str> {
     cmd.and_then(|c| c.split_ascii_whitespace().next())
 }
 
-fn find(root: &Root, r: &ProgramRef) -> Result<Option<Program>> {
-    Ok(first_existing(root, &r.candidates())?.map(|(inner, host)| {
-        let interpreters =
-            crate::elfdeps::script_interpreters(&read_head(&host)).unwrap_or_default();
-        Program {
-            source: Source::root(inner.clone(), host),
-            inner,
-            interpreters,
-        }
+fn find(root: &Root, r: &ProgramRef, libraries: bool) -> Result<Option<Program>> {
+    let Some((inner, host)) = first_existing(root, &r.candidates())? else {
+        return Ok(None);
+    };
+    let interpreters = crate::elfdeps::script_interpreters(&read_head(&host)).unwrap_or_default();
+    let needs = if libraries {
+        crate::elfdeps::closure(root, &inner)?
+    } else {
+        Vec::new()
+    };
+    Ok(Some(Program {
+        source: Source::root(inner.clone(), host),
+        inner,
+        interpreters,
+        needs,
     }))
 }
 

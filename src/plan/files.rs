@@ -148,6 +148,14 @@ fn resolve_programs(facts: &Facts, programs: Vec<(ProgramRef, String)>, out: &mu
                     p.inner.clone(),
                     why,
                 ));
+                for (inner, host) in &p.needs {
+                    out.files.push(PlanFile::new(
+                        FileKind::Library,
+                        Source::root(inner.clone(), host.clone()),
+                        inner.clone(),
+                        format!("needed by {}", p.inner),
+                    ));
+                }
             }
             _ => out.warnings.push(Warning::ProgramMissing {
                 program: r.word().to_string(),

@@ -75,6 +75,10 @@ pub enum FileKind {
     Conf,
     Modprobe,
     Program,
+    /// What a program needs to run (its ELF interpreter and libraries, a
+    /// script's interpreter): generators install these with the program,
+    /// by their own resolvers.
+    Library,
     /// A boot hook of the generator (dracut: DEST is HOOK/PRIO-NAME under
     /// its hook directory).
     Hook,
@@ -90,6 +94,7 @@ impl FileKind {
             FileKind::Conf => "conf",
             FileKind::Modprobe => "modprobe",
             FileKind::Program => "program",
+            FileKind::Library => "library",
             FileKind::Hook => "hook",
             FileKind::Manifest => "manifest",
         }
@@ -316,6 +321,17 @@ pub fn step(facts: &Facts, found: &Found, sel: &Selection) -> Result<Step> {
         .files
         .sort_by(|a, b| (a.kind, &a.dest).cmp(&(b.kind, &b.dest)));
     files.files.dedup_by(|a, b| a.dest == b.dest);
+    // A library that is planned as a program already (a script's
+    // interpreter) is that program.
+    let others: std::collections::HashSet<String> = files
+        .files
+        .iter()
+        .filter(|f| f.kind != FileKind::Library)
+        .map(|f| f.dest.clone())
+        .collect();
+    files
+        .files
+        .retain(|f| f.kind != FileKind::Library || !others.contains(&f.dest));
     warnings.extend(facts.index_warnings.iter().cloned().map(Warning::Input));
     warnings.extend(
         facts

@@ -240,6 +240,42 @@ fn a_daemon_is_installed_with_its_program_or_left_out_with_why() {
     assert_eq!(p.wants, ["rdma-load-modules@iwarp.service"]);
 }
 
+/// A program's libraries are in the plan (the whole image), once each,
+/// and a script's interpreter that is planned as a program is that program.
+#[test]
+fn a_programs_libraries_are_planned_once_and_a_program_is_not_a_library() {
+    let mut s = sel(Mode::Selected);
+    s.protocols = vec!["iwarp".into()];
+    let mut f = fake();
+    f.programs.push(("/usr/sbin/iwpmd", vec!["/bin/sh"]));
+    f.programs.push(("/bin/sh", vec![]));
+    f.libraries = vec![
+        (
+            "/usr/sbin/iwpmd",
+            vec![
+                "/lib/x86_64-linux-gnu/libnl-3.so.200",
+                "/lib64/ld-linux-x86-64.so.2",
+            ],
+        ),
+        ("/bin/sh", vec!["/lib64/ld-linux-x86-64.so.2"]),
+    ];
+    let p = plan_fake(&f, &s).unwrap();
+    assert_eq!(
+        dests(&p, FileKind::Library),
+        [
+            "/lib/x86_64-linux-gnu/libnl-3.so.200",
+            "/lib64/ld-linux-x86-64.so.2"
+        ]
+    );
+    assert!(dests(&p, FileKind::Program).contains(&"/bin/sh"));
+    let lib = p
+        .files
+        .iter()
+        .find(|f| f.dest == "/lib/x86_64-linux-gnu/libnl-3.so.200")
+        .unwrap();
+    assert_eq!(lib.reason, "needed by /usr/sbin/iwpmd");
+}
+
 #[test]
 fn a_blacklisted_module_is_left_out_unless_another_needs_it() {
     let mut f = fake();

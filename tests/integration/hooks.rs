@@ -65,9 +65,11 @@ pub fn plan_for(systemd: bool, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap()
 }
 
-/// Every planned file is in the tree with the plan source's bytes; every
-/// module was added; wants are links to the template; preloads are listed
-/// for the runtime hook.
+/// Every planned file is in the tree with the plan source's bytes (but a
+/// program's libraries, which mkinitcpio's add_binary installs by its own
+/// resolver and the stand-in does not follow); every module was added;
+/// wants are links to the template; preloads are listed for the runtime
+/// hook.
 fn assert_tree_is_the_plan(plan: &Value, calls: &str, tree: &Path) {
     assert!(!calls.contains("error"), "{calls}");
     for m in plan["modules"].as_array().unwrap() {
@@ -77,6 +79,9 @@ fn assert_tree_is_the_plan(plan: &Value, calls: &str, tree: &Path) {
         }
     }
     for f in plan["files"].as_array().unwrap() {
+        if f["kind"] == "library" {
+            continue;
+        }
         let dest = f["dest"].as_str().unwrap();
         let got = std::fs::read(tree.join(dest.trim_start_matches('/')))
             .unwrap_or_else(|e| panic!("{dest} ({}) not in the tree: {e}\n{calls}", f["kind"]));
