@@ -195,10 +195,12 @@ impl ModDb {
         &self.builtin_aliases
     }
 
-    /// The modules.dep entry of a module.
-    fn dep_entry(&self, name: &str) -> Option<dep::DepEntry> {
+    /// `f` of the modules.dep entry of a module (borrowed: the cached
+    /// entry is not copied for each question asked of it). `f` must not
+    /// look up another entry (the cache is locked while it runs).
+    fn with_dep<R>(&self, name: &str, f: impl FnOnce(Option<&dep::DepEntry>) -> R) -> R {
         match &self.dep {
-            DepSource::Text(t) => t.get(name).cloned(),
+            DepSource::Text(t) => f(t.get(name)),
             DepSource::Bin {
                 bytes,
                 label,
@@ -206,13 +208,16 @@ impl ModDb {
             } => {
                 let mut cache = cache.lock().expect("dep cache lock");
                 if let Some(e) = cache.get(name) {
-                    return e.clone();
+                    return f(e.as_ref());
                 }
                 let e = self.dep_from_bin(bytes, label, name);
-                cache.insert(name.to_string(), e.clone());
-                e
+                f(cache.entry(name.to_string()).or_insert(e).as_ref())
             }
         }
+    }
+
+    fn has_dep(&self, name: &str) -> bool {
+        self.with_dep(name, |e| e.is_some())
     }
 
     fn dep_from_bin(&self, bytes: &[u8], label: &str, name: &str) -> Option<dep::DepEntry> {
@@ -267,10 +272,7 @@ impl ModDb {
             DepSource::Bin { .. } => walk_module_files(&self.dir.join(prefix))
                 .into_iter()
                 .map(|f| name::modname_from_path(&f))
-                .filter(|m| {
-                    self.dep_entry(m)
-                        .is_some_and(|e| e.path.starts_with(prefix))
-                })
+                .filter(|m| self.with_dep(m, |e| e.is_some_and(|e| e.path.starts_with(prefix))))
                 .collect(),
         };
         v.sort();
@@ -279,8 +281,8 @@ impl ModDb {
     }
 
     pub fn kind(&self, module: &str) -> ModKind {
-        if let Some(e) = self.dep_entry(module) {
-            ModKind::File(e.path)
+        if let Some(path) = self.with_dep(module, |e| e.map(|e| e.path.clone())) {
+            ModKind::File(path)
         } else if self.builtin.contains(module) {
             ModKind::Builtin
         } else {
@@ -311,7 +313,7 @@ impl ModDb {
         if !cfg.is_empty() {
             return Ok(cfg);
         }
-        if self.dep_entry(&key).is_some() {
+        if self.has_dep(&key) {
             return Ok(vec![(key, LookupVia::Name)]);
         }
         if key.starts_with("symbol:") {
@@ -342,7 +344,7 @@ impl ModDb {
     /// Dependencies of a module in load order (modules.dep lists them
     /// deepest-last; libkmod prepends, so they load reversed).
     pub fn dependencies(&self, module: &str) -> Vec<String> {
-        match self.dep_entry(module) {
+        self.with_dep(module, |e| match e {
             Some(e) => e
                 .deps
                 .iter()
@@ -350,7 +352,7 @@ impl ModDb {
                 .map(|p| name::modname_from_path(p))
                 .collect(),
             None => Vec::new(),
-        }
+        })
     }
 
     /// Softdep modules (looked up like any name) of `module`, with the line
