@@ -368,7 +368,7 @@ impl ModDb {
             .config
             .softdeps
             .iter()
-            .filter(|s| name::fnmatch(&s.module, module))
+            .filter(|s| name::fnmatch_quick(&s.module, module))
         {
             for (names, out) in [(&sd.pre, &mut pre), (&sd.post, &mut post)] {
                 for n in names {
@@ -405,7 +405,7 @@ impl ModDb {
             .config
             .weakdeps
             .iter()
-            .filter(|w| name::fnmatch(&w.module, module))
+            .filter(|w| name::fnmatch_quick(&w.module, module))
         {
             for n in &wd.deps {
                 if let Ok(found) = self.lookup(n) {
