@@ -95,6 +95,7 @@ pub fn read(root: &Root, rules: &Rules, protocols: &[String]) -> Result<Units> {
     queue.extend(protocols.iter().map(|p| systemd::loader_unit(p)));
     let mut seen = BTreeSet::new();
     let mut conf_paths = BTreeSet::new();
+    let mut parsed = Parsed::new();
     while let Some(unit) = queue.pop() {
         if !seen.insert(unit.clone()) {
             continue;
@@ -105,7 +106,7 @@ pub fn read(root: &Root, rules: &Rules, protocols: &[String]) -> Result<Units> {
                 out.masked.insert(unit.clone(), path);
                 continue;
             }
-            Lookup::Found(found) => read_found(root, &found)?,
+            Lookup::Found(found) => read_found(root, &found, &mut parsed)?,
             Lookup::Missing => match own_unit(&unit, rules.own) {
                 Some(f) => f,
                 None => continue,
@@ -230,6 +231,22 @@ fn read_node(root: &Root, parent: &Path, inner: &str, list: bool) -> Result<Node
     Ok(Node::File { empty: is_null() })
 }
 
+/// Unit files and drop-ins read in this run, parsed, by path inside the
+/// root: every instance of a template (`rdma-load-modules@*.service`) reads
+/// the same file.
+type Parsed = std::collections::HashMap<String, (Source, Unit)>;
+
+/// A unit file (or drop-in) read and parsed, once a run.
+fn read_parsed(root: &Root, inner: &str, parsed: &mut Parsed) -> Result<(Source, Unit)> {
+    if let Some(got) = parsed.get(inner) {
+        return Ok(got.clone());
+    }
+    let (source, text) = read_text(root, inner)?;
+    let unit = Unit::parse_file(&text, inner);
+    parsed.insert(inner.to_string(), (source.clone(), unit.clone()));
+    Ok((source, unit))
+}
+
 /// A unit's text, read whole (capped).
 fn read_text(root: &Root, inner: &str) -> Result<(Source, String)> {
     let host = root.resolve(inner)?;
@@ -242,9 +259,8 @@ fn read_text(root: &Root, inner: &str) -> Result<(Source, String)> {
 
 /// A unit found in the root: its file, the aliases followed to it, and its
 /// drop-ins applied in order.
-fn read_found(root: &Root, found: &lookup::Found) -> Result<UnitFile> {
-    let (source, text) = read_text(root, &found.fragment)?;
-    let mut unit = Unit::parse_file(&text, &found.fragment);
+fn read_found(root: &Root, found: &lookup::Found, parsed: &mut Parsed) -> Result<UnitFile> {
+    let (source, mut unit) = read_parsed(root, &found.fragment, parsed)?;
     let mut dropins = Vec::new();
     for d in &found.dropins {
         if d.null {
@@ -254,8 +270,8 @@ fn read_found(root: &Root, found: &lookup::Found) -> Result<UnitFile> {
             });
             continue;
         }
-        let (source, text) = read_text(root, &d.path)?;
-        unit.extend(Unit::parse_file(&text, &d.path));
+        let (source, dropin) = read_parsed(root, &d.path, parsed)?;
+        unit.extend(dropin);
         dropins.push(DropinFile {
             inner: d.path.clone(),
             source: Some(source),
