@@ -251,10 +251,7 @@ fn read_parsed(root: &Root, inner: &str, parsed: &mut Parsed) -> Result<(Source,
 fn read_text(root: &Root, inner: &str) -> Result<(Source, String)> {
     let host = root.resolve(inner)?;
     let bytes = read_capped(&host, MAX_CONFIG_FILE).with_context(|| host.display().to_string())?;
-    Ok((
-        Source::root(inner, host),
-        String::from_utf8_lossy(&bytes).into_owned(),
-    ))
+    Ok((Source::root(inner, host), crate::root::text(bytes)))
 }
 
 /// A unit found in the root: its file, the aliases followed to it, and its
@@ -342,10 +339,7 @@ fn doc_confs(root: &Root, unit: &Unit) -> Result<Vec<(String, Source)>> {
 fn read_conf(root: &Root, inner: &str, own: bool) -> Result<Option<ConfFile>> {
     let host = root.resolve(inner)?;
     let (source, text) = match read_capped(&host, MAX_CONFIG_FILE) {
-        Ok(b) => (
-            Source::root(inner, host.clone()),
-            String::from_utf8_lossy(&b).into_owned(),
-        ),
+        Ok(b) => (Source::root(inner, host.clone()), crate::root::text(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             match units::CONFS
                 .iter()

@@ -139,7 +139,7 @@ impl ModDb {
             &dir.join("modules.builtin"),
             crate::root::MAX_INDEX_FILE,
         ) {
-            Ok(t) => builtin::parse_builtin(&String::from_utf8_lossy(&t)),
+            Ok(t) => builtin::parse_builtin(&crate::root::text(t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
             Err(e) => anyhow::bail!("{}: {e}", dir.join("modules.builtin").display()),
         };
@@ -498,7 +498,7 @@ fn alias_source(dir: &Path, name: &str, warnings: &mut Vec<Warning>) -> AliasSou
     let p = dir.join(name);
     match crate::root::read_capped(&p, crate::root::MAX_INDEX_FILE) {
         Ok(b) => {
-            let t = String::from_utf8_lossy(&b);
+            let t = crate::root::text_ref(&b);
             AliasSource::Text(alias::AliasFile::parse(
                 &t,
                 &p.display().to_string(),
