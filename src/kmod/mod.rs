@@ -443,8 +443,15 @@ impl ModDb {
             also: Vec::new(),
         };
         w.get_probe_list(module, Via::Requested, ignore_commands);
-        let mut seen = HashSet::new();
-        w.list.retain(|it| seen.insert(it.name.clone()));
+        let keep: Vec<bool> = {
+            let mut seen = HashSet::new();
+            w.list
+                .iter()
+                .map(|it| seen.insert(it.name.as_str()))
+                .collect()
+        };
+        let mut keep = keep.into_iter();
+        w.list.retain(|_| keep.next().unwrap_or(true));
         (w.list, w.also)
     }
 }

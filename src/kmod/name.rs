@@ -52,7 +52,16 @@ pub fn normalize_alias(s: &str) -> Result<String, NameError> {
 /// first `.` (so `foo-bar.ko.xz` gives `foo_bar`).
 pub fn normalize_modname(s: &str) -> String {
     let end = s.find('.').unwrap_or(s.len());
-    s[..end].replace('-', "_")
+    // Byte for byte (both are ASCII, so the text stays UTF-8): one copy,
+    // no searching for the pattern (names are made from every path in the
+    // module walk).
+    let mut b = s.as_bytes()[..end].to_vec();
+    for c in &mut b {
+        if *c == b'-' {
+            *c = b'_';
+        }
+    }
+    String::from_utf8(b).expect("'-' to '_' keeps UTF-8")
 }
 
 /// The module name of a path as depmod names it: its basename, normalised.
