@@ -136,6 +136,21 @@ impl Root {
     }
 }
 
+/// Bytes read as text, invalid UTF-8 replaced (`String::from_utf8_lossy`),
+/// without copying or going byte by byte when they are valid, as they
+/// nearly always are.
+pub fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`text`] of borrowed bytes.
+pub fn text_ref(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
 /// `path` opened with its length, refusing files over `cap` bytes.
 pub fn open_capped(path: &Path, cap: u64) -> io::Result<(std::fs::File, u64)> {
     let f = std::fs::File::open(path)?;

@@ -91,8 +91,17 @@ pub fn plan(
 pub fn modules(inputs: &Inputs, g: &Global, paths: bool, json: bool) -> Result<i32> {
     let facts = Facts::read(inputs, false)?;
     let p = plan_of(&facts, &inputs.selection)?;
-    crate::output::modules(&mut std::io::stdout().lock(), &p, paths, json)?;
+    // One write for the whole list (stdout is line-buffered: a write a line).
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+    crate::output::modules(&mut out, &p, paths, json)?;
+    out.flush()?;
+    drop(out);
     report(g, &p);
+    // The process exits right after: freeing the facts and the plan (many
+    // small allocations, a tenth of the run) buys nothing. Nothing in them
+    // has a Drop with an effect outside the process (mappings, memory).
+    std::mem::forget(p);
+    std::mem::forget(facts);
     Ok(0)
 }
 

@@ -103,7 +103,7 @@ pub fn read(
                 let host = s.host().expect("a file source");
                 let bytes = read_capped(host, MAX_CONFIG_FILE)
                     .with_context(|| host.display().to_string())?;
-                String::from_utf8_lossy(&bytes).into_owned()
+                crate::root::text(bytes)
             }
         };
         let names = cfg.parse_file(&text, &f.label, warnings);

@@ -104,7 +104,7 @@ pub fn read_all(
         let host = f.source.host().expect("a file").to_path_buf();
         match read_capped(&host, MAX_CONFIG_FILE) {
             Ok(b) => {
-                let text = String::from_utf8_lossy(&b);
+                let text = crate::root::text_ref(&b);
                 all.push(RulesFile::from_text(
                     f.name, f.inner, f.source, &text, warnings,
                 ));

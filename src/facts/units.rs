@@ -95,6 +95,7 @@ pub fn read(root: &Root, rules: &Rules, protocols: &[String]) -> Result<Units> {
     queue.extend(protocols.iter().map(|p| systemd::loader_unit(p)));
     let mut seen = BTreeSet::new();
     let mut conf_paths = BTreeSet::new();
+    let mut parsed = Parsed::new();
     while let Some(unit) = queue.pop() {
         if !seen.insert(unit.clone()) {
             continue;
@@ -105,7 +106,7 @@ pub fn read(root: &Root, rules: &Rules, protocols: &[String]) -> Result<Units> {
                 out.masked.insert(unit.clone(), path);
                 continue;
             }
-            Lookup::Found(found) => read_found(root, &found)?,
+            Lookup::Found(found) => read_found(root, &found, &mut parsed)?,
             Lookup::Missing => match own_unit(&unit, rules.own) {
                 Some(f) => f,
                 None => continue,
@@ -161,7 +162,7 @@ pub fn read_unit_dirs(root: &Root) -> Result<UnitDirs> {
                 continue;
             }
             let inner = format!("{d}/{n}");
-            let node = read_node(root, &inner, n.ends_with(".d"))?;
+            let node = read_node(root, &host, &inner, n.ends_with(".d"))?;
             entries.insert(n, node);
         }
         out.dirs.push(UnitDir {
@@ -176,63 +177,87 @@ pub fn read_unit_dirs(root: &Root) -> Result<UnitDirs> {
 /// The device number of /dev/null (major 1, minor 3, as Linux encodes it).
 const DEV_NULL_RDEV: u64 = (1 << 8) | 3;
 
-/// What is at `inner` (a path inside the root); `list`: a directory's
-/// `*.conf` entries are read too.
-fn read_node(root: &Root, inner: &str, list: bool) -> Result<Node> {
-    let (parent, name) = inner.rsplit_once('/').expect("an absolute path");
-    let host = root.resolve(parent)?.join(name);
+/// What is at `inner` (a path inside the root) whose parent directory is
+/// `parent` on the host (resolved inside the root already: the caller has
+/// it, and resolving it again for every entry is most of the work); `list`:
+/// a directory's `*.conf` entries are read too.
+fn read_node(root: &Root, parent: &Path, inner: &str, list: bool) -> Result<Node> {
+    let (_, name) = inner.rsplit_once('/').expect("an absolute path");
+    let host = parent.join(name);
     let md = std::fs::symlink_metadata(&host).with_context(|| host.display().to_string())?;
-    let end = root.resolve(inner)?;
+    let is_link = md.file_type().is_symlink();
+    // Not a symlink: it is where it ends, and what it is is known already.
+    let (end, end_md) = if is_link {
+        let end = root.resolve(inner)?;
+        let end_md = std::fs::metadata(&end).ok();
+        (end, end_md)
+    } else {
+        (host.clone(), Some(md))
+    };
+    let end_is_dir = end_md.as_ref().is_some_and(|m| m.is_dir());
     // systemd's null_or_empty(): an empty regular file, or the character
     // device /dev/null (rdev 1:3) however it is reached (a root of `/`
     // leaves links to the system to follow).
-    let is_null = |end: &Path| {
+    let is_null = || {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        root.inner(end) == Path::new("/dev/null")
-            || std::fs::metadata(end).is_ok_and(|m| {
+        root.inner(&end) == Path::new("/dev/null")
+            || end_md.as_ref().is_some_and(|m| {
                 (m.is_file() && m.len() == 0)
                     || (m.file_type().is_char_device() && m.rdev() == DEV_NULL_RDEV)
             })
     };
-    if md.file_type().is_symlink() && !end.is_dir() {
+    if is_link && !end_is_dir {
         let target = std::fs::read_link(&host).with_context(|| host.display().to_string())?;
         return Ok(Node::Link {
             target: target.display().to_string(),
-            null: is_null(&end),
+            null: is_null(),
         });
     }
-    if end.is_dir() {
+    if end_is_dir {
         let mut confs = BTreeMap::new();
         if list {
             for n in list_host_dir(&end)? {
                 if n.starts_with('.') || !n.ends_with(".conf") {
                     continue;
                 }
-                confs.insert(n.clone(), read_node(root, &format!("{inner}/{n}"), false)?);
+                confs.insert(
+                    n.clone(),
+                    read_node(root, &end, &format!("{inner}/{n}"), false)?,
+                );
             }
         }
         return Ok(Node::Dir { confs });
     }
-    Ok(Node::File {
-        empty: is_null(&end),
-    })
+    Ok(Node::File { empty: is_null() })
+}
+
+/// Unit files and drop-ins read in this run, parsed, by path inside the
+/// root: every instance of a template (`rdma-load-modules@*.service`) reads
+/// the same file.
+type Parsed = std::collections::HashMap<String, (Source, Unit)>;
+
+/// A unit file (or drop-in) read and parsed, once a run.
+fn read_parsed(root: &Root, inner: &str, parsed: &mut Parsed) -> Result<(Source, Unit)> {
+    if let Some(got) = parsed.get(inner) {
+        return Ok(got.clone());
+    }
+    let (source, text) = read_text(root, inner)?;
+    let unit = Unit::parse_file(&text, inner);
+    parsed.insert(inner.to_string(), (source.clone(), unit.clone()));
+    Ok((source, unit))
 }
 
 /// A unit's text, read whole (capped).
 fn read_text(root: &Root, inner: &str) -> Result<(Source, String)> {
     let host = root.resolve(inner)?;
     let bytes = read_capped(&host, MAX_CONFIG_FILE).with_context(|| host.display().to_string())?;
-    Ok((
-        Source::root(inner, host),
-        String::from_utf8_lossy(&bytes).into_owned(),
-    ))
+    Ok((Source::root(inner, host), crate::root::text(bytes)))
 }
 
 /// A unit found in the root: its file, the aliases followed to it, and its
 /// drop-ins applied in order.
-fn read_found(root: &Root, found: &lookup::Found) -> Result<UnitFile> {
-    let (source, text) = read_text(root, &found.fragment)?;
-    let mut unit = Unit::parse_file(&text, &found.fragment);
+fn read_found(root: &Root, found: &lookup::Found, parsed: &mut Parsed) -> Result<UnitFile> {
+    let (source, mut unit) = read_parsed(root, &found.fragment, parsed)?;
     let mut dropins = Vec::new();
     for d in &found.dropins {
         if d.null {
@@ -242,8 +267,8 @@ fn read_found(root: &Root, found: &lookup::Found) -> Result<UnitFile> {
             });
             continue;
         }
-        let (source, text) = read_text(root, &d.path)?;
-        unit.extend(Unit::parse_file(&text, &d.path));
+        let (source, dropin) = read_parsed(root, &d.path, parsed)?;
+        unit.extend(dropin);
         dropins.push(DropinFile {
             inner: d.path.clone(),
             source: Some(source),
@@ -314,10 +339,7 @@ fn doc_confs(root: &Root, unit: &Unit) -> Result<Vec<(String, Source)>> {
 fn read_conf(root: &Root, inner: &str, own: bool) -> Result<Option<ConfFile>> {
     let host = root.resolve(inner)?;
     let (source, text) = match read_capped(&host, MAX_CONFIG_FILE) {
-        Ok(b) => (
-            Source::root(inner, host.clone()),
-            String::from_utf8_lossy(&b).into_owned(),
-        ),
+        Ok(b) => (Source::root(inner, host.clone()), crate::root::text(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             match units::CONFS
                 .iter()
@@ -368,7 +390,7 @@ mod tests {
         let full = t.path().join("full.service");
         std::fs::write(&full, b"[Unit]\n").unwrap();
         let root = Root::new(Path::new("/"));
-        let node = |p: &Path| read_node(&root, p.to_str().unwrap(), false).unwrap();
+        let node = |p: &Path| read_node(&root, t.path(), p.to_str().unwrap(), false).unwrap();
         assert!(node(&link).is_null(), "{:?}", node(&link));
         assert!(node(&empty).is_null());
         assert!(!node(&full).is_null());

@@ -5,11 +5,14 @@ use super::name::{modname_from_path, normalize_modname};
 use std::collections::HashSet;
 
 pub fn parse_builtin(text: &str) -> HashSet<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(modname_from_path)
-        .collect()
+    let mut out = HashSet::with_capacity(text.len() / 32);
+    out.extend(
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(modname_from_path),
+    );
+    out
 }
 
 /// `(module, key, value)` records of `modules.builtin.modinfo`; records that are

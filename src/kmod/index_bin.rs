@@ -86,10 +86,10 @@ pub fn dump(b: &[u8]) -> Result<Pairs, String> {
             for _ in 0..n {
                 let prio = u32_at(b, at)?;
                 let (v, next) = cstr_at(b, at + 4)?;
-                vals.push((prio, String::from_utf8_lossy(v).into_owned()));
+                vals.push((prio, crate::root::text_ref(v).into_owned()));
                 at = next;
             }
-            out.push((String::from_utf8_lossy(&key).into_owned(), vals));
+            out.push((crate::root::text_ref(&key).into_owned(), vals));
         }
         // Visit children in character order.
         stack.extend(children.into_iter().rev());
@@ -199,7 +199,7 @@ impl<'a> Index<'a> {
         for _ in 0..count {
             let prio = u32_at(self.b, at)?;
             let (v, next) = cstr_at(self.b, at + 4)?;
-            out.push((prio, String::from_utf8_lossy(v).into_owned()));
+            out.push((prio, crate::root::text_ref(v).into_owned()));
             at = next;
         }
         Ok(())

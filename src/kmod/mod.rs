@@ -139,7 +139,7 @@ impl ModDb {
             &dir.join("modules.builtin"),
             crate::root::MAX_INDEX_FILE,
         ) {
-            Ok(t) => builtin::parse_builtin(&String::from_utf8_lossy(&t)),
+            Ok(t) => builtin::parse_builtin(&crate::root::text(t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
             Err(e) => anyhow::bail!("{}: {e}", dir.join("modules.builtin").display()),
         };
@@ -195,10 +195,12 @@ impl ModDb {
         &self.builtin_aliases
     }
 
-    /// The modules.dep entry of a module.
-    fn dep_entry(&self, name: &str) -> Option<dep::DepEntry> {
+    /// `f` of the modules.dep entry of a module (borrowed: the cached
+    /// entry is not copied for each question asked of it). `f` must not
+    /// look up another entry (the cache is locked while it runs).
+    fn with_dep<R>(&self, name: &str, f: impl FnOnce(Option<&dep::DepEntry>) -> R) -> R {
         match &self.dep {
-            DepSource::Text(t) => t.get(name).cloned(),
+            DepSource::Text(t) => f(t.get(name)),
             DepSource::Bin {
                 bytes,
                 label,
@@ -206,13 +208,16 @@ impl ModDb {
             } => {
                 let mut cache = cache.lock().expect("dep cache lock");
                 if let Some(e) = cache.get(name) {
-                    return e.clone();
+                    return f(e.as_ref());
                 }
                 let e = self.dep_from_bin(bytes, label, name);
-                cache.insert(name.to_string(), e.clone());
-                e
+                f(cache.entry(name.to_string()).or_insert(e).as_ref())
             }
         }
+    }
+
+    fn has_dep(&self, name: &str) -> bool {
+        self.with_dep(name, |e| e.is_some())
     }
 
     fn dep_from_bin(&self, bytes: &[u8], label: &str, name: &str) -> Option<dep::DepEntry> {
@@ -267,10 +272,7 @@ impl ModDb {
             DepSource::Bin { .. } => walk_module_files(&self.dir.join(prefix))
                 .into_iter()
                 .map(|f| name::modname_from_path(&f))
-                .filter(|m| {
-                    self.dep_entry(m)
-                        .is_some_and(|e| e.path.starts_with(prefix))
-                })
+                .filter(|m| self.with_dep(m, |e| e.is_some_and(|e| e.path.starts_with(prefix))))
                 .collect(),
         };
         v.sort();
@@ -279,8 +281,8 @@ impl ModDb {
     }
 
     pub fn kind(&self, module: &str) -> ModKind {
-        if let Some(e) = self.dep_entry(module) {
-            ModKind::File(e.path)
+        if let Some(path) = self.with_dep(module, |e| e.map(|e| e.path.clone())) {
+            ModKind::File(path)
         } else if self.builtin.contains(module) {
             ModKind::Builtin
         } else {
@@ -311,7 +313,7 @@ impl ModDb {
         if !cfg.is_empty() {
             return Ok(cfg);
         }
-        if self.dep_entry(&key).is_some() {
+        if self.has_dep(&key) {
             return Ok(vec![(key, LookupVia::Name)]);
         }
         if key.starts_with("symbol:") {
@@ -342,7 +344,7 @@ impl ModDb {
     /// Dependencies of a module in load order (modules.dep lists them
     /// deepest-last; libkmod prepends, so they load reversed).
     pub fn dependencies(&self, module: &str) -> Vec<String> {
-        match self.dep_entry(module) {
+        self.with_dep(module, |e| match e {
             Some(e) => e
                 .deps
                 .iter()
@@ -350,7 +352,7 @@ impl ModDb {
                 .map(|p| name::modname_from_path(p))
                 .collect(),
             None => Vec::new(),
-        }
+        })
     }
 
     /// Softdep modules (looked up like any name) of `module`, with the line
@@ -366,7 +368,7 @@ impl ModDb {
             .config
             .softdeps
             .iter()
-            .filter(|s| name::fnmatch(&s.module, module))
+            .filter(|s| name::fnmatch_quick(&s.module, module))
         {
             for (names, out) in [(&sd.pre, &mut pre), (&sd.post, &mut post)] {
                 for n in names {
@@ -391,7 +393,7 @@ impl ModDb {
             .config
             .weakdeps
             .iter()
-            .filter(|w| name::fnmatch(&w.module, module))
+            .filter(|w| name::fnmatch_quick(&w.module, module))
         {
             for n in &wd.deps {
                 if let Ok(found) = self.lookup(n) {
@@ -429,8 +431,15 @@ impl ModDb {
             also: Vec::new(),
         };
         w.get_probe_list(module, Via::Requested, ignore_commands);
-        let mut seen = HashSet::new();
-        w.list.retain(|it| seen.insert(it.name.clone()));
+        let keep: Vec<bool> = {
+            let mut seen = HashSet::new();
+            w.list
+                .iter()
+                .map(|it| seen.insert(it.name.as_str()))
+                .collect()
+        };
+        let mut keep = keep.into_iter();
+        w.list.retain(|_| keep.next().unwrap_or(true));
         (w.list, w.also)
     }
 }
@@ -484,7 +493,7 @@ fn alias_source(dir: &Path, name: &str, warnings: &mut Vec<Warning>) -> AliasSou
     let p = dir.join(name);
     match crate::root::read_capped(&p, crate::root::MAX_INDEX_FILE) {
         Ok(b) => {
-            let t = String::from_utf8_lossy(&b);
+            let t = crate::root::text_ref(&b);
             AliasSource::Text(alias::AliasFile::parse(
                 &t,
                 &p.display().to_string(),

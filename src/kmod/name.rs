@@ -52,7 +52,16 @@ pub fn normalize_alias(s: &str) -> Result<String, NameError> {
 /// first `.` (so `foo-bar.ko.xz` gives `foo_bar`).
 pub fn normalize_modname(s: &str) -> String {
     let end = s.find('.').unwrap_or(s.len());
-    s[..end].replace('-', "_")
+    // Byte for byte (both are ASCII, so the text stays UTF-8): one copy,
+    // no searching for the pattern (names are made from every path in the
+    // module walk).
+    let mut b = s.as_bytes()[..end].to_vec();
+    for c in &mut b {
+        if *c == b'-' {
+            *c = b'_';
+        }
+    }
+    String::from_utf8(b).expect("'-' to '_' keeps UTF-8")
 }
 
 /// The module name of a path as depmod names it: its basename, normalised.
@@ -71,6 +80,19 @@ pub fn has_glob(s: &str) -> bool {
 /// or `^` negation, ranges and `[:class:]`, and `\` escapes the next byte.
 pub fn fnmatch(pattern: &str, text: &str) -> bool {
     fnmatch_bytes(pattern.as_bytes(), text.as_bytes())
+}
+
+/// `fnmatch`, answering at once when a pattern that starts with a plain
+/// byte meets a text that does not (most softdep and weakdep lines name one
+/// module: each module is held against all of them).
+#[inline]
+pub fn fnmatch_quick(pattern: &str, text: &str) -> bool {
+    match pattern.as_bytes().first() {
+        Some(&c) if !matches!(c, b'*' | b'?' | b'[' | b'\\') => {
+            text.as_bytes().first() == Some(&c) && fnmatch(pattern, text)
+        }
+        _ => fnmatch(pattern, text),
+    }
 }
 
 pub fn fnmatch_bytes(p: &[u8], t: &[u8]) -> bool {

@@ -361,14 +361,24 @@ impl Acc {
                     when: "post".into(),
                 },
             };
-            if !self.reasons.contains_key(&item.name) {
-                self.order.push(item.name.clone());
+            // Looked up before inserting: most items are met again.
+            match self.reasons.get_mut(&item.name) {
+                Some(rs) => {
+                    if !rs.contains(&r) {
+                        rs.push(r);
+                    }
+                }
+                None => {
+                    self.order.push(item.name.clone());
+                    self.reasons.insert(item.name.clone(), vec![r]);
+                }
             }
-            let rs = self.reasons.entry(item.name.clone()).or_default();
-            if !rs.contains(&r) {
-                rs.push(r);
+            match self.load.get_mut(&item.name) {
+                Some(l) => *l |= !shipped_only,
+                None => {
+                    self.load.insert(item.name, !shipped_only);
+                }
             }
-            *self.load.entry(item.name.clone()).or_insert(false) |= !shipped_only;
         }
     }
 }
