@@ -42,7 +42,7 @@ pub struct Fake {
 struct MapModinfo(BTreeMap<String, ModInfo>);
 
 impl ModinfoSource for MapModinfo {
-    fn read(&self, _: &ModDb, modules: &[String]) -> Vec<Option<Result<ModuleFile, String>>> {
+    fn read(&self, _: &ModDb, modules: &[String]) -> Vec<Info> {
         modules
             .iter()
             .map(|m| {

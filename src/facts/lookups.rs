@@ -33,12 +33,6 @@ pub struct Needs {
     pub firmware: Vec<String>,
 }
 
-impl Needs {
-    pub fn is_empty(&self) -> bool {
-        self.modinfo.is_empty() && self.firmware.is_empty()
-    }
-}
-
 /// What has been read for the plan so far.
 #[derive(Debug, Default)]
 pub struct Found {
@@ -88,7 +82,7 @@ impl Readers {
 
 /// `.modinfo` of modules; None where there is no module file.
 pub trait ModinfoSource: Send + Sync {
-    fn read(&self, db: &ModDb, modules: &[String]) -> Vec<Option<Result<ModuleFile, String>>>;
+    fn read(&self, db: &ModDb, modules: &[String]) -> Vec<Info>;
 }
 
 /// Firmware files for a `firmware=` name: (path in the root, host path).
@@ -101,7 +95,7 @@ pub trait FirmwareSource: Send + Sync {
 pub struct ReadModinfo;
 
 impl ModinfoSource for ReadModinfo {
-    fn read(&self, db: &ModDb, modules: &[String]) -> Vec<Option<Result<ModuleFile, String>>> {
+    fn read(&self, db: &ModDb, modules: &[String]) -> Vec<Info> {
         let paths: Vec<Option<PathBuf>> = modules
             .iter()
             .map(|m| match db.kind(m) {
@@ -114,7 +108,7 @@ impl ModinfoSource for ReadModinfo {
             .unwrap_or(1)
             .min(8);
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<std::sync::Mutex<Option<Result<ModuleFile, String>>>> =
+        let results: Vec<std::sync::Mutex<Info>> =
             paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
         std::thread::scope(|s| {
             for _ in 0..threads {

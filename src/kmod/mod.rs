@@ -116,8 +116,8 @@ pub struct ModDb {
     symbols: AliasSource,
     builtin_aliases: AliasSource,
     pub config: Config,
-    /// What lookups met in the binary index (a corrupt entry, a softdep
-    /// that names no valid module): found only when a lookup reaches it.
+    /// What lookups met in the binary index (a corrupt entry): found only
+    /// when a lookup reaches it.
     pub warnings: Mutex<Vec<Warning>>,
 }
 
@@ -368,7 +368,7 @@ impl ModDb {
             .config
             .softdeps
             .iter()
-            .filter(|s| name::fnmatch_quick(&s.module, module))
+            .filter(|s| name::fnmatch(&s.module, module))
         {
             for (names, out) in [(&sd.pre, &mut pre), (&sd.post, &mut post)] {
                 for n in names {
@@ -393,7 +393,7 @@ impl ModDb {
             .config
             .weakdeps
             .iter()
-            .filter(|w| name::fnmatch_quick(&w.module, module))
+            .filter(|w| name::fnmatch(&w.module, module))
         {
             for n in &wd.deps {
                 if let Ok(found) = self.lookup(n) {

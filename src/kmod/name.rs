@@ -82,20 +82,15 @@ pub fn fnmatch(pattern: &str, text: &str) -> bool {
     fnmatch_bytes(pattern.as_bytes(), text.as_bytes())
 }
 
-/// `fnmatch`, answering at once when a pattern that starts with a plain
-/// byte meets a text that does not (most softdep and weakdep lines name one
-/// module: each module is held against all of them).
-#[inline]
-pub fn fnmatch_quick(pattern: &str, text: &str) -> bool {
-    match pattern.as_bytes().first() {
-        Some(&c) if !matches!(c, b'*' | b'?' | b'[' | b'\\') => {
-            text.as_bytes().first() == Some(&c) && fnmatch(pattern, text)
-        }
-        _ => fnmatch(pattern, text),
-    }
-}
-
 pub fn fnmatch_bytes(p: &[u8], t: &[u8]) -> bool {
+    // A pattern that starts with a plain byte matches only texts that start
+    // with it: answered at once (most softdep and weakdep lines name one
+    // module, and each module is held against all of them).
+    if let Some(&c) = p.first() {
+        if !matches!(c, b'*' | b'?' | b'[' | b'\\') && t.first() != Some(&c) {
+            return false;
+        }
+    }
     let (mut pi, mut ti) = (0usize, 0usize);
     // Where to resume after the last `*`: (pattern index after star, text index).
     let mut star: Option<(usize, usize)> = None;

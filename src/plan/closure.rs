@@ -6,7 +6,9 @@
 //! depmod lost). Then the firmware the modules name. What is not read yet
 //! (`Found`) comes back as `Needs` instead of a result.
 
-use super::{Excluded, FwFile, NotFound, PlanFirmware, PlanModule, Reason, Request, Warning};
+use super::{
+    Excluded, FwFile, NotFound, PlanFirmware, PlanModule, Progress, Reason, Request, Warning,
+};
 use crate::facts::{Facts, Found, Info, ModuleFile, Needs};
 use crate::kmod::{name, ModDb, ModKind, SoftdepMode, Via};
 use anyhow::Result;
@@ -17,12 +19,6 @@ pub struct Modules {
     pub excluded: Vec<Excluded>,
     pub not_found: Vec<NotFound>,
     pub warnings: Vec<Warning>,
-}
-
-/// A stage's result, or what must be read before it can have one.
-pub enum Progress<T> {
-    Done(T),
-    Needs(Needs),
 }
 
 pub fn resolve(facts: &Facts, found: &Found, requests: &[Request]) -> Result<Progress<Modules>> {

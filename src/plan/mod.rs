@@ -32,7 +32,6 @@ use crate::selection::{Init, Mode, Selection};
 use crate::source::Source;
 use crate::udev::device::Device;
 use anyhow::Result;
-use closure::Progress;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -268,12 +267,15 @@ pub struct Request {
     pub reason: Reason,
 }
 
-/// A plan, or what must be read first.
-pub enum Step {
-    Done(Box<Plan>),
-    /// Read these (`facts::Readers`) into the `Found` and plan again.
+/// A stage's result, or what must be read (`facts::Readers`, into the
+/// `Found`) before it can have one.
+pub enum Progress<T> {
+    Done(T),
     Needs(Needs),
 }
+
+/// A plan, or what must be read first.
+pub type Step = Progress<Box<Plan>>;
 
 /// The plan for `sel` from `facts` and what has been `found` for it so far
 /// (module files' `.modinfo`, firmware): a pure function. Where the module
