@@ -40,6 +40,7 @@
 //! the same plan write the same bytes.
 
 use crate::cpio::Tree;
+use crate::plan::items::{Content, ItemKind};
 use crate::plan::{FileKind, Plan, PlanFile};
 use crate::selection::Mode;
 use crate::sha256;
@@ -47,6 +48,7 @@ use crate::source::Source;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Where an image holds its manifest.
@@ -131,7 +133,8 @@ fn source_hex(s: &Source) -> Result<String> {
     }
 }
 
-/// The items of `plan` (reading its sources for their digests), sorted.
+/// The items of `plan` (reading its sources for their digests), sorted:
+/// each list of boot-time loads is one item, its text.
 pub fn items(plan: &Plan) -> Result<Vec<Item>> {
     let item = |kind: &str, dest: &str, sha256: String| Item {
         kind: kind.to_string(),
@@ -139,42 +142,24 @@ pub fn items(plan: &Plan) -> Result<Vec<Item>> {
         sha256,
     };
     let mut out = Vec::new();
-    for m in &plan.modules {
-        if let (Some(rel), Some(path)) = (&m.relpath, &m.path) {
-            out.push(item(
-                "module",
-                &format!("lib/modules/{}/{rel}", plan.kver),
-                file_hex(Path::new(path))?,
-            ));
-        }
+    let mut lists: BTreeMap<String, String> = BTreeMap::new();
+    for i in plan.items() {
+        let sha256 = match (i.kind, i.content) {
+            (ItemKind::File(FileKind::Manifest | FileKind::Library), _) => continue,
+            (_, Content::Host(path)) => file_hex(Path::new(path))?,
+            (_, Content::Source(s)) => source_hex(s)?,
+            (_, Content::Link(target)) => sha256::digest_hex(target.as_bytes()),
+            (_, Content::Line(module)) => {
+                let text = lists.entry(i.dest.clone()).or_default();
+                text.push_str(module);
+                text.push('\n');
+                continue;
+            }
+        };
+        out.push(item(i.kind.name(), &i.dest, sha256));
     }
-    for f in plan.firmware.iter().flat_map(|fw| &fw.files) {
-        out.push(item("firmware", &f.path, file_hex(Path::new(&f.source))?));
-    }
-    let recorded = |f: &&PlanFile| !matches!(f.kind, FileKind::Manifest | FileKind::Library);
-    for f in plan.files.iter().filter(recorded) {
-        out.push(item(f.kind.name(), &f.dest, source_hex(&f.source)?));
-    }
-    if let Some(link) = plan.loader_template() {
-        for w in &plan.wants {
-            out.push(item(
-                "want",
-                &format!("etc/systemd/system/initrd.target.wants/{w}"),
-                sha256::digest_hex(link.as_bytes()),
-            ));
-        }
-    }
-    let mut lists: Vec<&str> = plan.preload.iter().map(|l| l.list.as_str()).collect();
-    lists.sort();
-    lists.dedup();
-    for list in lists {
-        let text: String = plan
-            .preload
-            .iter()
-            .filter(|l| l.list == list)
-            .map(|l| format!("{}\n", l.module))
-            .collect();
-        out.push(item("load", list, sha256::digest_hex(text.as_bytes())));
+    for (list, text) in lists {
+        out.push(item("load", &list, sha256::digest_hex(text.as_bytes())));
     }
     out.sort();
     out.dedup();

@@ -2,6 +2,7 @@
 
 use crate::facts::Facts;
 use crate::netroot::NetRootFact;
+use crate::plan::items::Of;
 use crate::plan::{DeviceReport, Plan, Reason};
 use crate::udev::device::Device;
 use serde::Serialize;
@@ -345,31 +346,35 @@ pub fn files(
 ) -> anyhow::Result<()> {
     // (kind, origin, source, dest)
     let mut lines: Vec<(&str, &str, String, String)> = Vec::new();
-    for f in &p.files {
-        let origin = crate::backend::lines::origin(&f.source);
-        let src = match (&f.source, extract) {
-            (crate::source::Source::Root { inner, .. }, _) if kind || json => inner.clone(),
-            (s, Some(dir)) => crate::backend::lines::host_path(s, dir)?
-                .display()
-                .to_string(),
-            (s, None) => s.label(),
-        };
-        lines.push((f.kind.name(), origin, src, f.dest.clone()));
-    }
-    for fw in p.firmware.iter().flat_map(|fw| &fw.files) {
-        let src = if kind || json {
-            fw.path.clone()
-        } else {
-            fw.source.clone()
-        };
-        lines.push(("firmware", "root", src, fw.path.clone()));
-    }
-    if kind || json {
-        for w in &p.wants {
-            lines.push(("want", "unit", "initrd.target".into(), w.clone()));
-        }
-        for l in &p.preload {
-            lines.push(("load", "conf", l.conf.clone(), l.module.clone()));
+    for item in p.items() {
+        match item.of {
+            Of::Module(_) => {}
+            Of::File(f) => {
+                let origin = crate::backend::lines::origin(&f.source);
+                let src = match (&f.source, extract) {
+                    (crate::source::Source::Root { inner, .. }, _) if kind || json => inner.clone(),
+                    (s, Some(dir)) => crate::backend::lines::host_path(s, dir)?
+                        .display()
+                        .to_string(),
+                    (s, None) => s.label(),
+                };
+                lines.push((f.kind.name(), origin, src, f.dest.clone()));
+            }
+            Of::Firmware(_, fw) => {
+                let src = if kind || json {
+                    fw.path.clone()
+                } else {
+                    fw.source.clone()
+                };
+                lines.push(("firmware", "root", src, fw.path.clone()));
+            }
+            Of::Want(w) if kind || json => {
+                lines.push(("want", "unit", "initrd.target".into(), w.to_string()))
+            }
+            Of::Load(l) if kind || json => {
+                lines.push(("load", "conf", l.conf.clone(), l.module.clone()))
+            }
+            Of::Want(_) | Of::Load(_) => {}
         }
     }
     if json {

@@ -17,6 +17,7 @@
 use super::tree::{file_entry, insert, plan_tree_over, BaseModules};
 use crate::cpio::{Entry, Node, Tree};
 use crate::kmod::compress::Compression;
+use crate::plan::items::ItemKind;
 use crate::plan::Plan;
 use crate::segments::{self, Format, Header, Segment};
 use anyhow::{Context, Result};
@@ -286,18 +287,11 @@ fn merge_dir(from: &Path, to: &Path) -> Result<Vec<String>> {
 /// The base names of everything the plan may put in an image (the base's
 /// files of those names are kept, to lay the plan over and compare).
 pub fn planned_names(plan: &Plan) -> BTreeSet<String> {
-    let mut out: BTreeSet<String> = plan
-        .files
+    plan.items()
         .iter()
-        .map(|f| f.dest.rsplit('/').next().unwrap_or(&f.dest).to_string())
-        .collect();
-    for fw in plan.firmware.iter().flat_map(|f| &f.files) {
-        out.insert(fw.path.rsplit('/').next().unwrap_or(&fw.path).to_string());
-    }
-    for l in &plan.preload {
-        out.insert(l.list.rsplit('/').next().unwrap_or(&l.list).to_string());
-    }
-    out
+        .filter(|i| !matches!(i.kind, ItemKind::Module | ItemKind::Want))
+        .map(|i| i.dest.rsplit('/').next().unwrap_or(&i.dest).to_string())
+        .collect()
 }
 
 /// The segment to append: the plan laid over the base, minus what the base

@@ -18,6 +18,7 @@
 //! Fields are separated by one space; none holds white space (paths with
 //! white space are refused).
 
+use crate::plan::items::{Content, Item, Of};
 use crate::plan::{FileKind, Plan};
 use crate::source::Source;
 use anyhow::{bail, Result};
@@ -26,38 +27,10 @@ use std::path::{Path, PathBuf};
 
 pub fn write(out: &mut impl Write, plan: &Plan, extract: &Path) -> Result<()> {
     let mut lines: Vec<String> = Vec::new();
-    for m in plan.modules.iter().filter(|m| !m.builtin) {
-        lines.push(format!("module {}", m.name));
-    }
-    // A program's libraries: each generator installs them with the program,
-    // by its own resolver (inst_binary, copy_exec, add_binary).
-    for f in plan.files.iter().filter(|f| f.kind != FileKind::Library) {
-        let host = host_path(&f.source, extract)?;
-        let host = host.display();
-        match f.kind {
-            FileKind::Hook => {
-                let (dir, file) = f.dest.rsplit_once('/').unwrap_or(("", &f.dest));
-                let prio = file.split('-').next().unwrap_or("50");
-                lines.push(format!("hook {host} {dir} {prio}"));
-            }
-            k => lines.push(format!(
-                "file {} {} {host} {}",
-                k.name(),
-                origin(&f.source),
-                f.dest
-            )),
+    for item in plan.items() {
+        if let Some(l) = line(&item, extract)? {
+            lines.push(l);
         }
-    }
-    for fw in plan.firmware.iter().flat_map(|fw| &fw.files) {
-        lines.push(format!("file firmware root {} {}", fw.source, fw.path));
-    }
-    if let Some(link) = plan.loader_template() {
-        for w in &plan.wants {
-            lines.push(format!("want initrd.target {w} {link}"));
-        }
-    }
-    for l in &plan.preload {
-        lines.push(format!("load {} {} {}", l.module, l.conf, l.list));
     }
     for l in &lines {
         if l.split(' ').any(str::is_empty) || l.contains(['\t', '\n']) {
@@ -66,6 +39,33 @@ pub fn write(out: &mut impl Write, plan: &Plan, extract: &Path) -> Result<()> {
         writeln!(out, "{l}")?;
     }
     Ok(())
+}
+
+/// The line for `item`, or None for what the generator adds by itself: a
+/// program's libraries (each generator installs them with the program, by
+/// its own resolver: inst_binary, copy_exec, add_binary).
+fn line(item: &Item, extract: &Path) -> Result<Option<String>> {
+    let l = match (item.of, item.content) {
+        (Of::Module(m), _) => format!("module {}", m.name),
+        (Of::File(f), _) if f.kind == FileKind::Library => return Ok(None),
+        (Of::File(f), _) => {
+            let host = host_path(&f.source, extract)?;
+            let host = host.display();
+            match f.kind {
+                FileKind::Hook => {
+                    let (dir, file) = f.dest.rsplit_once('/').unwrap_or(("", &f.dest));
+                    let prio = file.split('-').next().unwrap_or("50");
+                    format!("hook {host} {dir} {prio}")
+                }
+                k => format!("file {} {} {host} {}", k.name(), origin(&f.source), f.dest),
+            }
+        }
+        (Of::Firmware(_, fw), _) => format!("file firmware root {} {}", fw.source, fw.path),
+        (Of::Want(unit), Content::Link(link)) => format!("want initrd.target {unit} {link}"),
+        (Of::Want(_), _) => unreachable!("a want is a link"),
+        (Of::Load(l), _) => format!("load {} {} {}", l.module, l.conf, l.list),
+    };
+    Ok(Some(l))
 }
 
 /// `root` for files of --root, `host` for the rest.

@@ -7,7 +7,8 @@
 use super::DRACUT_HOOK_DIRS;
 use crate::cpio::{Entry, Node, Tree};
 use crate::kmod::name;
-use crate::plan::{FileKind, Plan, PlanFile};
+use crate::plan::items::{Content, Item, ItemKind, Perm};
+use crate::plan::{FileKind, Plan};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -47,116 +48,91 @@ pub fn plan_tree_over(
     mut tree: Tree,
     base_modules: Option<&BaseModules>,
 ) -> Result<Tree> {
-    add_modules(&mut tree, plan)?;
-    add_firmware(&mut tree, plan)?;
-    for f in &plan.files {
-        add_file(&mut tree, f)?;
+    for item in plan.items() {
+        add_item(&mut tree, &item)?;
     }
-    add_wants(&mut tree, plan)?;
-    add_preload(&mut tree, plan)?;
     module_index(&mut tree, &plan.kver, Path::new(&plan.moddir), base_modules)?;
     Ok(tree)
 }
 
-fn add_modules(tree: &mut Tree, plan: &Plan) -> Result<()> {
-    for m in &plan.modules {
-        let (Some(rel), Some(path)) = (&m.relpath, &m.path) else {
-            continue;
-        };
-        insert(
+fn add_item(tree: &mut Tree, item: &Item) -> Result<()> {
+    let kept = matches!(
+        item.kind,
+        ItemKind::File(FileKind::Program | FileKind::Library)
+    );
+    // A base image's own copy of a program or library stays.
+    if kept && tree.contains(&item.dest) {
+        return Ok(());
+    }
+    match item.content {
+        Content::Host(path) => insert(
             tree,
-            &format!("lib/modules/{}/{rel}", plan.kver),
+            &item.dest,
             Entry {
-                perm: 0o644,
+                perm: perm(item, None),
                 node: Node::Host(path.into()),
             },
-        )?;
-    }
-    Ok(())
-}
-
-fn add_firmware(tree: &mut Tree, plan: &Plan) -> Result<()> {
-    for f in plan.firmware.iter().flat_map(|fw| &fw.files) {
-        insert(
+        ),
+        Content::Source(source) => {
+            let bytes = source.bytes().with_context(|| source.label())?;
+            let dest = match item.kind {
+                ItemKind::File(FileKind::Hook) => format!("{}/{}", hook_dir(tree), item.dest),
+                _ => item.dest.clone(),
+            };
+            insert(tree, &dest, file_entry(bytes, perm(item, source.host())))
+        }
+        Content::Link(target) => insert(
             tree,
-            &f.path,
+            &item.dest,
             Entry {
-                perm: 0o644,
-                node: Node::Host(f.source.clone().into()),
+                perm: perm(item, None),
+                node: Node::Symlink(target.to_string()),
             },
-        )?;
+        ),
+        Content::Line(module) => add_line(tree, &item.dest, module),
     }
-    Ok(())
 }
 
-fn add_file(tree: &mut Tree, f: &PlanFile) -> Result<()> {
-    // A base image's own copy of a program or library stays.
-    if matches!(f.kind, FileKind::Program | FileKind::Library) && tree.contains(&f.dest) {
-        return Ok(());
+fn perm(item: &Item, host: Option<&Path>) -> u32 {
+    match (item.perm, host) {
+        (Perm::Fixed(p), _) => p,
+        (Perm::OfSource, Some(h)) => host_perm(h),
+        (Perm::OfSource, None) => 0o644,
     }
-    let bytes = f.source.bytes().with_context(|| f.source.label())?;
-    let perm = f.source.host().map(host_perm).unwrap_or(0o644);
-    match f.kind {
-        FileKind::Hook => {
-            // In the base's hook directory, where it has one.
-            let dir = DRACUT_HOOK_DIRS
-                .iter()
-                .rev()
-                .find(|d| {
-                    matches!(
-                        tree.get(d),
-                        Some(Entry {
-                            node: Node::Dir,
-                            ..
-                        })
-                    )
+}
+
+/// Where boot hooks go: the base's hook directory, where it has one.
+fn hook_dir(tree: &Tree) -> &'static str {
+    DRACUT_HOOK_DIRS
+        .iter()
+        .rev()
+        .find(|d| {
+            matches!(
+                tree.get(d),
+                Some(Entry {
+                    node: Node::Dir,
+                    ..
                 })
-                .unwrap_or(&DRACUT_HOOK_DIRS[0]);
-            insert(tree, &format!("{dir}/{}", f.dest), file_entry(bytes, 0o755))
-        }
-        _ => insert(tree, &f.dest, file_entry(bytes, perm)),
-    }
+            )
+        })
+        .unwrap_or(&DRACUT_HOOK_DIRS[0])
 }
 
-/// `--protocol` with systemd: initrd.target wants each loader instance.
-fn add_wants(tree: &mut Tree, plan: &Plan) -> Result<()> {
-    let Some(template) = plan.loader_template() else {
-        return Ok(());
-    };
-    for w in &plan.wants {
-        insert(
-            tree,
-            &format!("etc/systemd/system/initrd.target.wants/{w}"),
-            Entry {
-                perm: 0o777,
-                node: Node::Symlink(template.to_string()),
-            },
-        )?;
-    }
-    Ok(())
-}
-
-/// `--protocol` without systemd: the lists the generator's boot code loads
-/// (initramfs-tools' /conf/modules), each name once.
-fn add_preload(tree: &mut Tree, plan: &Plan) -> Result<()> {
-    let lists: BTreeSet<&str> = plan.preload.iter().map(|l| l.list.as_str()).collect();
-    for list in lists {
-        let mut text = tree
-            .file(list)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default();
-        for l in plan.preload.iter().filter(|l| l.list == list) {
-            if !preload_listed(&text).contains(&name::normalize_modname(&l.module)) {
-                if !text.is_empty() && !text.ends_with('\n') {
-                    text.push('\n');
-                }
-                text.push_str(&l.module);
-                text.push('\n');
-            }
+/// `--protocol` without systemd: `module` in the list the generator's boot
+/// code loads (initramfs-tools' /conf/modules), once.
+fn add_line(tree: &mut Tree, list: &str, module: &str) -> Result<()> {
+    let mut text = tree
+        .file(list)
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    if !preload_listed(&text).contains(&name::normalize_modname(module)) {
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
         }
-        insert(tree, list, file_entry(text.into_bytes(), 0o644))?;
+        text.push_str(module);
+        text.push('\n');
     }
-    Ok(())
+    insert(tree, list, file_entry(text.into_bytes(), 0o644))
 }
 
 pub fn insert(tree: &mut Tree, path: &str, e: Entry) -> Result<()> {

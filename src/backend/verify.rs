@@ -12,7 +12,8 @@ use super::DRACUT_HOOK_DIRS;
 use crate::cpio::{Node, Tree};
 use crate::elfdeps::{PATH_DIRS, UDEV_DIRS};
 use crate::kmod::{build, compress, config::Config, name, ModDb, ModKind};
-use crate::plan::{FileKind, Plan, PlanFile};
+use crate::plan::items::{Item, Of};
+use crate::plan::{FileKind, FwFile, Plan, PlanFile, PlanModule, Preload};
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,22 +23,36 @@ use std::collections::{BTreeMap, BTreeSet};
 pub fn verify(plan: &Plan, tree: &Tree) -> Result<Vec<String>> {
     let mut gaps = Vec::new();
     let in_image = image_modules(tree, &plan.kver);
-    modules(plan, tree, &in_image, &mut gaps)?;
-    firmware(plan, tree, &mut gaps)?;
-    // The manifest records how an image was made, not what it needs: an
-    // image made for another selection (or before manifests) holds the plan
-    // all the same.
-    // A program's libraries are installed by each generator's own resolver,
-    // where it finds them: the program is what is checked.
-    let checked = |f: &&PlanFile| !matches!(f.kind, FileKind::Manifest | FileKind::Library);
-    for f in plan.files.iter().filter(checked) {
-        if let Some(g) = file_gap(f, tree)? {
+    for item in plan.items() {
+        if let Some(g) = item_gap(&item, tree, &in_image)? {
             gaps.push(g);
         }
     }
-    preload(plan, tree, &mut gaps);
     index(plan, tree, &in_image, &mut gaps)?;
     Ok(gaps)
+}
+
+/// Why the image does not hold `item` as planned, or None.
+fn item_gap(
+    item: &Item,
+    tree: &Tree,
+    in_image: &BTreeMap<String, String>,
+) -> Result<Option<String>> {
+    match item.of {
+        Of::Module(m) => module_gap(m, tree, in_image),
+        Of::Firmware(fw, file) => firmware_gap(&fw.name, file, tree),
+        // The manifest records how an image was made, not what it needs: an
+        // image made for another selection (or before manifests) holds the
+        // plan all the same. A program's libraries are installed by each
+        // generator's own resolver, where it finds them: the program is
+        // what is checked.
+        Of::File(f) if matches!(f.kind, FileKind::Manifest | FileKind::Library) => Ok(None),
+        Of::File(f) => file_gap(f, tree),
+        Of::Load(l) => Ok(preload_gap(l, tree)),
+        // Generators link wants their own way (dracut's systemctl, a copy):
+        // the unit they start is what is checked.
+        Of::Want(_) => Ok(None),
+    }
 }
 
 /// Module files in the image, by module name: their path under the module
@@ -58,29 +73,25 @@ pub(crate) fn image_modules(tree: &Tree, kver: &str) -> BTreeMap<String, String>
     out
 }
 
-fn modules(
-    plan: &Plan,
+fn module_gap(
+    m: &PlanModule,
     tree: &Tree,
     in_image: &BTreeMap<String, String>,
-    gaps: &mut Vec<String>,
-) -> Result<()> {
-    for m in plan.modules.iter().filter(|m| !m.builtin) {
-        let what = format!(
-            "module {} ({})",
-            m.name,
-            m.relpath.as_deref().unwrap_or("?")
-        );
-        let Some(got) = in_image.get(&m.name).and_then(|p| tree.file(p)) else {
-            gaps.push(what);
-            continue;
-        };
-        let Some(path) = &m.path else { continue };
-        let want = std::fs::read(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
-        if got != want.as_slice() && !same_module(got, &want) {
-            gaps.push(format!("{what}: differs from {path}"));
-        }
+) -> Result<Option<String>> {
+    let what = format!(
+        "module {} ({})",
+        m.name,
+        m.relpath.as_deref().unwrap_or("?")
+    );
+    let Some(got) = in_image.get(&m.name).and_then(|p| tree.file(p)) else {
+        return Ok(Some(what));
+    };
+    let Some(path) = &m.path else { return Ok(None) };
+    let want = std::fs::read(path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+    if got != want.as_slice() && !same_module(got, &want) {
+        return Ok(Some(format!("{what}: differs from {path}")));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The same module: equal once each is decompressed (a generator may store
@@ -91,33 +102,25 @@ fn same_module(a: &[u8], b: &[u8]) -> bool {
     matches!((plain(a), plain(b)), (Some(x), Some(y)) if x == y || build::same_build(&x, &y))
 }
 
-fn firmware(plan: &Plan, tree: &Tree, gaps: &mut Vec<String>) -> Result<()> {
-    for fw in &plan.firmware {
-        for f in &fw.files {
-            let what = format!("firmware {} ({})", fw.name, f.path);
-            if let Some(got) = tree.file(&f.path) {
-                let want =
-                    std::fs::read(&f.source).map_err(|e| anyhow::anyhow!("{}: {e}", f.source))?;
-                if got != want.as_slice() {
-                    gaps.push(format!("{what}: differs from {}", f.source));
-                }
-                continue;
-            }
-            // Stored in another compression: there, not compared.
-            let stem = f.path.trim_end_matches(".xz").trim_end_matches(".zst");
-            if ![
-                stem.to_string(),
-                format!("{stem}.xz"),
-                format!("{stem}.zst"),
-            ]
-            .iter()
-            .any(|p| tree.contains(p))
-            {
-                gaps.push(what);
-            }
+fn firmware_gap(name: &str, f: &FwFile, tree: &Tree) -> Result<Option<String>> {
+    let what = format!("firmware {name} ({})", f.path);
+    if let Some(got) = tree.file(&f.path) {
+        let want = std::fs::read(&f.source).map_err(|e| anyhow::anyhow!("{}: {e}", f.source))?;
+        if got != want.as_slice() {
+            return Ok(Some(format!("{what}: differs from {}", f.source)));
         }
+        return Ok(None);
     }
-    Ok(())
+    // Stored in another compression: there, not compared.
+    let stem = f.path.trim_end_matches(".xz").trim_end_matches(".zst");
+    let there = [
+        stem.to_string(),
+        format!("{stem}.xz"),
+        format!("{stem}.zst"),
+    ]
+    .iter()
+    .any(|p| tree.contains(p));
+    Ok((!there).then_some(what))
 }
 
 /// Where a generator may have put a planned file.
@@ -178,16 +181,12 @@ fn file_gap(f: &PlanFile, tree: &Tree) -> Result<Option<String>> {
     }
 }
 
-/// `--protocol` without systemd: the modules listed for boot-time loading.
-fn preload(plan: &Plan, tree: &Tree, gaps: &mut Vec<String>) {
-    for l in &plan.preload {
-        let text = tree.file(&l.list).unwrap_or_default();
-        if !preload_listed(&String::from_utf8_lossy(text))
-            .contains(&name::normalize_modname(&l.module))
-        {
-            gaps.push(format!("boot-time load of {} ({})", l.module, l.list));
-        }
-    }
+/// `--protocol` without systemd: the module listed for boot-time loading.
+fn preload_gap(l: &Preload, tree: &Tree) -> Option<String> {
+    let text = tree.file(&l.list).unwrap_or_default();
+    let listed = preload_listed(&String::from_utf8_lossy(text))
+        .contains(&name::normalize_modname(&l.module));
+    (!listed).then(|| format!("boot-time load of {} ({})", l.module, l.list))
 }
 
 /// The image's module index must resolve every planned module and every

@@ -117,8 +117,9 @@ pub struct ModDb {
     builtin_aliases: AliasSource,
     pub config: Config,
     /// What lookups met in the binary index (a corrupt entry): found only
-    /// when a lookup reaches it.
-    pub warnings: Mutex<Vec<Warning>>,
+    /// when a lookup reaches it, remembered with the entry's memo, handed out
+    /// by `lookup_warnings`.
+    met: Mutex<Vec<Warning>>,
 }
 
 impl ModDb {
@@ -153,7 +154,7 @@ impl ModDb {
             symbols: alias_source(dir, "modules.symbols", &mut warnings),
             builtin_aliases: builtin_alias_source(dir),
             config,
-            warnings: Mutex::new(Vec::new()),
+            met: Mutex::new(Vec::new()),
         };
         Ok((db, warnings))
     }
@@ -178,7 +179,7 @@ impl ModDb {
             symbols: AliasSource::Text(alias::AliasFile::default()),
             builtin_aliases: AliasSource::Text(alias::AliasFile::default()),
             config,
-            warnings: Mutex::new(Vec::new()),
+            met: Mutex::new(Vec::new()),
         };
         Ok((db, w))
     }
@@ -239,7 +240,13 @@ impl ModDb {
     }
 
     fn warn(&self, w: Warning) {
-        self.warnings.lock().expect("warnings lock").push(w);
+        self.met.lock().expect("warnings lock").push(w);
+    }
+
+    /// What the lookups so far met in the binary index (each corrupt entry
+    /// once: lookups are memoised), in the order met.
+    pub fn lookup_warnings(&self) -> Vec<Warning> {
+        self.met.lock().expect("warnings lock").clone()
     }
 
     /// Every module name in modules.dep, sorted.

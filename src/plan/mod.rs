@@ -16,6 +16,7 @@
 mod closure;
 mod demand;
 mod files;
+pub mod items;
 mod reason;
 mod unit_graph;
 mod warning;
@@ -335,16 +336,7 @@ pub fn step(facts: &Facts, found: &Found, sel: &Selection) -> Result<Step> {
         .files
         .retain(|f| f.kind != FileKind::Library || !others.contains(&f.dest));
     warnings.extend(facts.index_warnings.iter().cloned().map(Warning::Input));
-    warnings.extend(
-        facts
-            .db
-            .warnings
-            .lock()
-            .expect("warnings lock")
-            .iter()
-            .cloned()
-            .map(Warning::Input),
-    );
+    warnings.extend(facts.db.lookup_warnings().into_iter().map(Warning::Input));
     if facts.rules.own {
         warnings.push(Warning::OwnRules);
     }

@@ -364,3 +364,53 @@ fn a_name_the_kernel_lacks_is_reported_with_who_asked() {
     assert_eq!(p.not_found[0].request, "bnxt_re");
     assert_eq!(p.not_found[0].requested_by.to_string(), "--driver bnxt_re");
 }
+
+/// The items are everything the plan puts in an image, once each, in the
+/// order hooks add them: modules, files, firmware, wants, boot-time loads.
+#[test]
+fn the_items_are_the_whole_image_in_the_order_hooks_add_it() {
+    use super::items::{Content, ItemKind, Of, Perm};
+    let mut s = sel(Mode::Selected);
+    s.protocols = vec!["rdma".into()];
+    let p = plan_fake(&fake(), &s).unwrap();
+    let items = p.items();
+    let kinds: Vec<&str> = items.iter().map(|i| i.kind.name()).collect();
+    let first_file = kinds.iter().position(|k| *k != "module").unwrap();
+    assert!(kinds[..first_file].iter().all(|k| *k == "module"));
+    assert_eq!(first_file, p.modules.iter().filter(|m| !m.builtin).count());
+    assert_eq!(items.len(), first_file + p.files.len() + p.wants.len());
+    let ib_iser = &items[p.modules.iter().position(|m| m.name == "ib_iser").unwrap()];
+    assert_eq!(
+        ib_iser.dest,
+        "lib/modules/6.1.0-test/kernel/drivers/infiniband/ulp/iser/ib_iser.ko"
+    );
+    assert_eq!(ib_iser.perm, Perm::Fixed(0o644));
+    assert!(
+        ib_iser.reason().contains("rdma.conf"),
+        "{}",
+        ib_iser.reason()
+    );
+    let want = items.last().unwrap();
+    assert_eq!(want.kind, ItemKind::Want);
+    assert_eq!(
+        want.dest,
+        "etc/systemd/system/initrd.target.wants/rdma-load-modules@rdma.service"
+    );
+    assert!(matches!(want.content, Content::Link(t) if Some(t) == p.loader_template()));
+    assert_eq!(want.perm, Perm::Fixed(0o777));
+    // Without systemd, the same protocol is one line in the boot list.
+    s.init = Init::Udev;
+    let p = plan_fake(&fake(), &s).unwrap();
+    let loads: Vec<(&str, String)> = p
+        .items()
+        .iter()
+        .filter_map(|i| match (i.of, i.content) {
+            (Of::Load(_), Content::Line(m)) => Some((m, i.dest.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(loads.len(), p.preload.len());
+    assert!(!loads.is_empty());
+    assert!(loads.iter().all(|(_, d)| *d == p.preload[0].list));
+    assert!(p.items().iter().all(|i| i.kind != ItemKind::Want));
+}
