@@ -2,9 +2,11 @@
 //! symlinks the way the kernel would under `chroot ROOT` (absolute targets and
 //! `..` never leave ROOT).
 
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Symlinks followed in one resolution before giving up (the kernel's MAXSYMLINKS).
 const MAX_LINKS: usize = 40;
@@ -13,13 +15,20 @@ const MAX_LINKS: usize = 40;
 pub struct Root {
     base: PathBuf,
     is_slash: bool,
+    /// Host paths met on the way to others that are no symlink: a root does
+    /// not change while the tool reads it, so each is looked at once.
+    plain: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
 impl Root {
     pub fn new(base: impl Into<PathBuf>) -> Self {
         let base = base.into();
         let is_slash = base == Path::new("/");
-        Root { base, is_slash }
+        Root {
+            base,
+            is_slash,
+            plain: Arc::default(),
+        }
     }
 
     pub fn base(&self) -> &Path {
@@ -56,6 +65,11 @@ impl Root {
             let mut host = self.base.clone();
             host.extend(parts.iter());
             host.push(&c);
+            let on_the_way = !pending.is_empty();
+            if on_the_way && self.plain.lock().expect("root lock").contains(&host) {
+                parts.push(c);
+                continue;
+            }
             match std::fs::symlink_metadata(&host) {
                 Ok(md) if md.file_type().is_symlink() => {
                     links += 1;
@@ -71,7 +85,12 @@ impl Root {
                     }
                     pending.extend(components_rev(&target));
                 }
-                Ok(_) => parts.push(c),
+                Ok(_) => {
+                    if on_the_way {
+                        self.plain.lock().expect("root lock").insert(host);
+                    }
+                    parts.push(c)
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     parts.push(c);
                     // The rest cannot contain symlinks that exist.

@@ -15,9 +15,14 @@ use clap::{CommandFactory, FromArgMatches};
 /// standard output closed it early; 1 verify found gaps or detect --check
 /// found nothing; 2 usage or input error).
 pub fn main() -> i32 {
-    let parsed = Cli::command()
-        .try_get_matches()
+    let mut command = Cli::command();
+    let parsed = command
+        .try_get_matches_from_mut(std::env::args_os())
         .and_then(|m| Cli::from_arg_matches(&m).map(|c| (c, m)));
+    // The parser's description of the command line is not dropped: the
+    // process ends soon, and freeing its many small parts costs more than
+    // some commands' whole work.
+    std::mem::forget(command);
     let cli = match parsed {
         Ok((mut c, m)) => {
             c.global.given = given(&m);

@@ -104,6 +104,47 @@ enum DepSource {
     Text(dep::ModulesDep),
 }
 
+/// Configuration lines (softdep, weakdep) by the module they name, as
+/// libkmod matches them: each line's name is an fnmatch pattern. Most name
+/// one module plainly: those are found by name, the few patterns are
+/// matched one by one; the lines come back in the configuration's order.
+#[derive(Default)]
+struct LineIndex {
+    plain: std::collections::HashMap<String, Vec<usize>>,
+    patterns: Vec<usize>,
+}
+
+impl LineIndex {
+    fn of<'a>(names: impl Iterator<Item = &'a str>) -> Self {
+        let mut ix = LineIndex::default();
+        for (i, n) in names.enumerate() {
+            if n.bytes().any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\')) {
+                ix.patterns.push(i);
+            } else {
+                ix.plain.entry(n.to_string()).or_default().push(i);
+            }
+        }
+        ix
+    }
+
+    /// The lines whose name matches `module`, in order; `name_of` gives a
+    /// line's name.
+    fn matching<'a>(&self, module: &str, name_of: impl Fn(usize) -> &'a str) -> Vec<usize> {
+        let mut v: Vec<usize> = self.plain.get(module).cloned().unwrap_or_default();
+        let before = v.len();
+        v.extend(
+            self.patterns
+                .iter()
+                .copied()
+                .filter(|&i| name::fnmatch(name_of(i), module)),
+        );
+        if v.len() > before && before > 0 {
+            v.sort_unstable();
+        }
+        v
+    }
+}
+
 /// Where RDMA hardware providers live in a module tree.
 pub const RDMA_HW_DIR: &str = "kernel/drivers/infiniband/hw/";
 
@@ -116,6 +157,9 @@ pub struct ModDb {
     symbols: AliasSource,
     builtin_aliases: AliasSource,
     pub config: Config,
+    /// The configuration's softdep and weakdep lines by the module they name.
+    softdep_lines: LineIndex,
+    weakdep_lines: LineIndex,
     /// What lookups met in the binary index (a corrupt entry): found only
     /// when a lookup reaches it, remembered with the entry's memo, handed out
     /// by `lookup_warnings`.
@@ -153,6 +197,8 @@ impl ModDb {
             aliases: alias_source(dir, "modules.alias", &mut warnings),
             symbols: alias_source(dir, "modules.symbols", &mut warnings),
             builtin_aliases: builtin_alias_source(dir),
+            softdep_lines: LineIndex::of(config.softdeps.iter().map(|s| s.module.as_str())),
+            weakdep_lines: LineIndex::of(config.weakdeps.iter().map(|w| w.module.as_str())),
             config,
             met: Mutex::new(Vec::new()),
         };
@@ -178,6 +224,8 @@ impl ModDb {
             aliases,
             symbols: AliasSource::Text(alias::AliasFile::default()),
             builtin_aliases: AliasSource::Text(alias::AliasFile::default()),
+            softdep_lines: LineIndex::of(config.softdeps.iter().map(|s| s.module.as_str())),
+            weakdep_lines: LineIndex::of(config.weakdeps.iter().map(|w| w.module.as_str())),
             config,
             met: Mutex::new(Vec::new()),
         };
@@ -371,12 +419,10 @@ impl ModDb {
         mode: SoftdepMode,
     ) -> (Vec<(String, Origin)>, Vec<(String, Origin)>) {
         let (mut pre, mut post) = (Vec::new(), Vec::new());
-        for sd in self
-            .config
-            .softdeps
-            .iter()
-            .filter(|s| name::fnmatch(&s.module, module))
-        {
+        let lines = self
+            .softdep_lines
+            .matching(module, |i| &self.config.softdeps[i].module);
+        for sd in lines.into_iter().map(|i| &self.config.softdeps[i]) {
             for (names, out) in [(&sd.pre, &mut pre), (&sd.post, &mut post)] {
                 for n in names {
                     // Names no lookup can take were left out (and said)
@@ -396,12 +442,10 @@ impl ModDb {
     /// Weak dependencies (ship, do not load) from every matching weakdep line.
     pub fn weakdeps(&self, module: &str) -> Vec<(String, Origin)> {
         let mut out = Vec::new();
-        for wd in self
-            .config
-            .weakdeps
-            .iter()
-            .filter(|w| name::fnmatch(&w.module, module))
-        {
+        let lines = self
+            .weakdep_lines
+            .matching(module, |i| &self.config.weakdeps[i].module);
+        for wd in lines.into_iter().map(|i| &self.config.weakdeps[i]) {
             for n in &wd.deps {
                 if let Ok(found) = self.lookup(n) {
                     out.extend(found.into_iter().map(|(m, _)| (m, wd.origin.clone())));
@@ -620,5 +664,35 @@ mod tests {
         let found = db.lookup("pci:v000015B3d00001017").unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].0, "mlx5_ib");
+    }
+
+    /// Softdep lines that name a module plainly and those that name it by a
+    /// pattern all apply, in the configuration's order (the first alone
+    /// for modprobe's own walk).
+    #[test]
+    fn softdep_lines_by_name_and_by_pattern_come_in_their_order() {
+        let mut c = Config::default();
+        let text = "softdep mlx5* pre: a\nsoftdep mlx5_ib pre: b\nsoftdep mlx5_i? pre: c post: d\nsoftdep mlx5_ib pre: e\nsoftdep mlx4_ib pre: f\n";
+        c.parse_file(text, "x.conf", &mut Vec::new());
+        let dep = "kernel/a.ko:\nkernel/b.ko:\nkernel/c.ko:\nkernel/d.ko:\nkernel/e.ko:\nkernel/f.ko:\nkernel/mlx5_ib.ko:\n";
+        let (db, _) = ModDb::from_texts("6.1.0-test", dep, "", "", c).unwrap();
+        let names = |v: Vec<(String, Origin)>| -> Vec<(String, usize)> {
+            v.into_iter().map(|(m, o)| (m, o.line)).collect()
+        };
+        let (pre, post) = db.softdeps("mlx5_ib", SoftdepMode::Union);
+        assert_eq!(
+            names(pre),
+            [
+                ("a".into(), 1),
+                ("b".into(), 2),
+                ("c".into(), 3),
+                ("e".into(), 4)
+            ]
+        );
+        assert_eq!(names(post), [("d".into(), 3)]);
+        let (pre, _) = db.softdeps("mlx5_ib", SoftdepMode::First);
+        assert_eq!(names(pre), [("a".into(), 1)]);
+        let (pre, _) = db.softdeps("mlx5_core", SoftdepMode::Union);
+        assert_eq!(names(pre), [("a".into(), 1)]);
     }
 }
