@@ -42,6 +42,9 @@ pub fn first_existing(root: &Root, candidates: &[String]) -> Result<Option<(Stri
     Ok(None)
 }
 
+/// Programs and libraries larger than this are not read.
+pub const MAX_PROGRAM_FILE: u64 = 1 << 30;
+
 /// (inner path, host path) of everything `inner` needs, recursively.
 pub fn closure(root: &Root, inner: &str) -> Result<Vec<(String, PathBuf)>> {
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -49,7 +52,9 @@ pub fn closure(root: &Root, inner: &str) -> Result<Vec<(String, PathBuf)>> {
     let mut todo = vec![inner.to_string()];
     while let Some(p) = todo.pop() {
         let host = root.resolve(&p)?;
-        let Ok(bytes) = std::fs::read(&host) else {
+        // Mapped: parsing reads the headers and the dynamic section, not
+        // the whole of a library.
+        let Ok(bytes) = crate::mapped::map_capped(&host, MAX_PROGRAM_FILE) else {
             continue;
         };
         for dep in direct(root, &p, &bytes)? {

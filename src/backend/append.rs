@@ -18,7 +18,7 @@ use super::tree::{file_entry, insert, plan_tree_over, BaseModules};
 use crate::cpio::{Entry, Node, Tree};
 use crate::kmod::compress::Compression;
 use crate::plan::items::ItemKind;
-use crate::plan::Plan;
+use crate::plan::{FileKind, Plan};
 use crate::segments::{self, Format, Header, Segment};
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
@@ -287,9 +287,19 @@ fn merge_dir(from: &Path, to: &Path) -> Result<Vec<String>> {
 /// The base names of everything the plan may put in an image (the base's
 /// files of those names are kept, to lay the plan over and compare).
 pub fn planned_names(plan: &Plan) -> BTreeSet<String> {
+    // A base's own program or library stays as it is (`tree`): whether it
+    // is there is all the plan asks of it, and a stand-in answers that.
+    let compared = |k: ItemKind| {
+        !matches!(
+            k,
+            ItemKind::Module
+                | ItemKind::Want
+                | ItemKind::File(FileKind::Program | FileKind::Library)
+        )
+    };
     plan.items()
         .iter()
-        .filter(|i| !matches!(i.kind, ItemKind::Module | ItemKind::Want))
+        .filter(|i| compared(i.kind))
         .map(|i| i.dest.rsplit('/').next().unwrap_or(&i.dest).to_string())
         .collect()
 }

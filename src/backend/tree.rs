@@ -73,6 +73,20 @@ fn add_item(tree: &mut Tree, item: &Item) -> Result<()> {
                 node: Node::Host(path.into()),
             },
         ),
+        // Programs and libraries are large: copied from the host when the
+        // image is written, not held (they are never compared with a base's
+        // copy, which stays).
+        Content::Source(source) if kept && source.host().is_some() => {
+            let host = source.host().expect("a host file");
+            insert(
+                tree,
+                &item.dest,
+                Entry {
+                    perm: perm(item, Some(host)),
+                    node: Node::Host(host.into()),
+                },
+            )
+        }
         Content::Source(source) => {
             let bytes = source.bytes().with_context(|| source.label())?;
             let dest = match item.kind {

@@ -96,6 +96,31 @@ fn install_appends_once_and_replaces_its_own_segment() {
     let v = verify_json(&once);
     assert_eq!(v["complete"], true, "{v}");
     assert_eq!(formats(&v), ["zstd", "zstd"]);
+    // The base's own programs and libraries stay as they are: the segment
+    // holds none of them again (the plan needs libc, for modprobe and
+    // systemd-modules-load, and the base has it).
+    let seg = &v["segments"][1];
+    let (start, end) = (seg["start"].as_u64().unwrap(), seg["end"].as_u64().unwrap());
+    let listing = sh(
+        &format!(
+            "tail -c +{} '{}' | head -c {} | zstd -dc | cpio -it --quiet",
+            start + 1,
+            once.display(),
+            end - start
+        ),
+        t.path(),
+    );
+    let base_listing = sh(
+        &format!("zstd -dc '{}' | cpio -it --quiet", base.display()),
+        t.path(),
+    );
+    let libc = |l: &str| l.ends_with("/libc.so.6");
+    assert!(base_listing.lines().any(libc), "the base has libc");
+    assert!(!listing.lines().any(libc), "{listing}");
+    assert!(
+        listing.lines().any(|l| l.ends_with("/ib_core.ko")),
+        "{listing}"
+    );
     // --rewrite: one segment, the whole image recompressed.
     let rw = t.path().join("rewrite.img");
     let (code, _, err) = rdma(&[
